@@ -1,0 +1,312 @@
+"""The one owner of the DuckDB file: opening, checking, migrating, cursors and transactions.
+
+DuckDB lets one process hold a file read-write, and a connection must not be shared by threads
+(docs/architecture.md, "Store"). So each process keeps one connection per file here, hands out a
+fresh cursor for every unit of work (cheap: about 0.3 ms), and serialises writes with a lock.
+Everything that can go wrong while opening becomes a ``StoreError`` whose message says what is
+wrong, where, and what to do; a file this dashboard did not create is never written to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from lib import schema
+
+
+class StoreError(Exception):
+    """A database problem explained for people; ``str(error)`` is the whole message."""
+
+
+class StoreLocked(StoreError):
+    pass
+
+
+class StoreUnwritable(StoreError):
+    pass
+
+
+class NotAStore(StoreError):
+    """The file is corrupt, not DuckDB at all, or a DuckDB file of someone else's."""
+
+
+class StoreTooNew(StoreError):
+    pass
+
+
+_ELSEWHERE = "set DTD_DB (or [dtd] db in .streamlit/secrets.toml, or --db) to another path"
+_POINT_AT_ANOTHER = "S" + _ELSEWHERE[1:]
+
+
+def _explain_duckdb_error(path: Path, exc: Exception) -> StoreError:
+    text = str(exc)
+    if "Conflicting lock" in text or "Could not set lock" in text:
+        pid = re.search(r"PID (\d+)", text)
+        holder = f" (PID {pid.group(1)})" if pid else ""
+        return StoreLocked(
+            f"The results database {path} is in use by another process{holder}. DuckDB lets one "
+            "process at a time open a file: stop that process, reach the data through it (the "
+            f"dashboard server), or {_ELSEWHERE}."
+        )
+    if "not a valid DuckDB database" in text or "Invalid Input Error" in text:
+        size = path.stat().st_size if path.exists() else 0
+        what = "an empty file (0 bytes)" if size == 0 else f"not a DuckDB database ({size:,} bytes)"
+        return NotAStore(
+            f"{path} is {what}, so it cannot be a results database. It was left unchanged. "
+            f"{_POINT_AT_ANOTHER}, or move the file away."
+        )
+    if "version number" in text or "newer version" in text or "storage version" in text:
+        return NotAStore(
+            f"{path} was written by a DuckDB release this dashboard cannot read ({text}). "
+            "Open it with the DuckDB version that wrote it and export it, or "
+            f"{_ELSEWHERE}."
+        )
+    if "Permission denied" in text or "Read-only file system" in text:
+        return StoreUnwritable(
+            f"Cannot write the results database {path}: permission denied. {_POINT_AT_ANOTHER} "
+            "that this user can write."
+        )
+    return StoreError(f"Cannot open the results database {path}: {text}. {_POINT_AT_ANOTHER}.")
+
+
+_DUCKDB_MAGIC = b"DUCK"
+"""Bytes 8-11 of every DuckDB database file."""
+_OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+"""DuckDB would otherwise download an extension to read, say, a SQLite file."""
+
+
+def _check_magic(path: Path) -> None:
+    """Refuse what is plainly not a DuckDB file before DuckDB tries to make sense of it."""
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if len(head) == 0:
+        what = "an empty file (0 bytes)"
+    elif head.startswith(b"SQLite format 3"):
+        what = "a SQLite database, not a DuckDB one"
+    elif head[8:12] != _DUCKDB_MAGIC:
+        what = f"not a DuckDB database ({path.stat().st_size:,} bytes)"
+    else:
+        return
+    raise NotAStore(
+        f"{path} is {what}, so it cannot be a results database. It was left unchanged. "
+        f"{_POINT_AT_ANOTHER}, or move the file away."
+    )
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config=_OFFLINE)
+    except duckdb.Error as exc:
+        raise _explain_duckdb_error(path, exc) from None
+
+
+def inspect_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``dtd_meta`` of an existing store, without writing; refuses anything that is not ours."""
+    path = Path(path).expanduser().resolve()
+    with _registry_lock:
+        held = _registry.get(path)
+    if held is not None:
+        return held.meta()
+    _inspect(path)
+    con = _connect(path, read_only=True)
+    try:
+        return dict(con.execute("SELECT key, value FROM dtd_meta").fetchall())
+    finally:
+        con.close()
+
+
+def _inspect(path: Path) -> int:
+    """Return the schema version of an existing file, refusing anything that is not ours."""
+    if path.is_dir():
+        raise NotAStore(f"{path} is a directory, not a database file. {_POINT_AT_ANOTHER}.")
+    _check_magic(path)
+    con = _connect(path, read_only=True)
+    try:
+        tables = {
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        }
+        if "dtd_meta" not in tables:
+            listed = ", ".join(sorted(tables)[:8]) or "no tables at all"
+            raise NotAStore(
+                f"{path} is a DuckDB database, but not one this dashboard created (it holds "
+                f"{listed}). It was left unchanged. {_POINT_AT_ANOTHER}."
+            )
+        meta = dict(con.execute("SELECT key, value FROM dtd_meta").fetchall())
+    finally:
+        con.close()
+    if meta.get("application_id") != schema.APPLICATION_ID:
+        raise NotAStore(
+            f"{path} has a dtd_meta table but no application id of this dashboard; it was left "
+            f"unchanged. {_POINT_AT_ANOTHER}."
+        )
+    try:
+        version = int(meta.get("schema_version", ""))
+    except ValueError:
+        raise NotAStore(
+            f"{path} records an unreadable schema version ({meta.get('schema_version')!r}); it was "
+            f"left unchanged. {_POINT_AT_ANOTHER}."
+        ) from None
+    if version > schema.SCHEMA_VERSION:
+        raise StoreTooNew(
+            f"{path} uses schema version {version}, newer than this dashboard understands "
+            f"(up to {schema.SCHEMA_VERSION}). Upgrade the dashboard; the file was left unchanged."
+        )
+    return version
+
+
+def prepare_folder(path: Path) -> None:
+    """Make sure a new database can be written at ``path``, or say why not."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.probe")
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise StoreUnwritable(
+            f"Cannot create the results database {path}: the folder {path.parent} is not "
+            f"writable ({exc.strerror or exc}). {_POINT_AT_ANOTHER} that this user can write."
+        ) from None
+
+
+def _create(path: Path) -> None:
+    """Build an empty store beside ``path`` and rename it into place, so no half-made file shows."""
+    prepare_folder(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    con = _connect(tmp, read_only=False)
+    try:
+        con.execute("BEGIN")
+        schema.migrate(con, 0)
+        con.execute("COMMIT")
+        con.close()
+        os.replace(tmp, path)
+    finally:
+        con.close()
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
+class Store:
+    """One process's handle on one results database."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
+        self.path = path
+        self.read_only = read_only
+        self._con = con
+        self._write_lock = threading.Lock()
+        self._opened = uuid.uuid4().hex[:12]
+        self.data_version = 0
+        """Counts committed writes in this process; part of every cache key."""
+
+    @property
+    def cache_token(self) -> str:
+        """Changes whenever the data may have changed, so cached answers are never stale."""
+        return f"{self.path}|{self._opened}|{self.data_version}"
+
+    @contextlib.contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own for one unit of reading work, safe in any thread."""
+        cur = self._con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All of it or none of it; one writer at a time inside this process."""
+        if self.read_only:
+            raise StoreUnwritable(f"The results database {self.path} is open read-only.")
+        with self._write_lock, self.cursor() as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+            self.data_version += 1
+
+    def meta(self) -> dict[str, str]:
+        with self.cursor() as cur:
+            return dict(cur.execute("SELECT key, value FROM dtd_meta").fetchall())
+
+    def set_meta(self, cur: duckdb.DuckDBPyConnection, values: dict[str, str]) -> None:
+        """Record facts about the file (inside the caller's transaction)."""
+        for key, value in values.items():
+            cur.execute("INSERT OR REPLACE INTO dtd_meta VALUES (?, ?)", [key, str(value)])
+
+    def close(self) -> None:
+        with _registry_lock:
+            if _registry.get(self.path) is self:
+                del _registry[self.path]
+        self._con.close()
+
+
+_registry: dict[Path, Store] = {}
+_registry_lock = threading.Lock()
+
+
+def open_store(path: str | os.PathLike[str], create: bool = True) -> Store:
+    """This process's store for ``path``, opened (and created or migrated) on first use."""
+    path = Path(path).expanduser().resolve()
+    with _registry_lock:
+        store = _registry.get(path)
+        if store is not None:
+            return store
+        if path.exists():
+            version = _inspect(path)
+        elif create:
+            _create(path)
+            version = schema.SCHEMA_VERSION
+        else:
+            raise StoreError(
+                f"There is no results database at {path}. Create one with "
+                f"`dtd demo --db {path}`, or {_ELSEWHERE}."
+            )
+        read_only = not os.access(path, os.W_OK)
+        if read_only and version < schema.SCHEMA_VERSION:
+            raise StoreUnwritable(
+                f"{path} uses schema version {version} and needs an upgrade to "
+                f"{schema.SCHEMA_VERSION}, but the file is read-only. Make it writable once."
+            )
+        con = _connect(path, read_only=read_only)
+        if version < schema.SCHEMA_VERSION:
+            try:
+                con.execute("BEGIN TRANSACTION")
+                schema.migrate(con, version)
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                con.execute("ROLLBACK")
+                con.close()
+                raise StoreError(
+                    f"Upgrading {path} from schema {version} to {schema.SCHEMA_VERSION} failed "
+                    f"({exc}); the file was left at version {version}."
+                ) from None
+        store = Store(path, con, read_only)
+        _registry[path] = store
+        return store
+
+
+def release(path: str | os.PathLike[str]) -> None:
+    """Close this process's handle on ``path``, if it has one (before replacing the file)."""
+    with _registry_lock:
+        store = _registry.get(Path(path).expanduser().resolve())
+    if store is not None:
+        store.close()
+
+
+def close_all() -> None:
+    """Release every file this process holds (tests, and the CLI before it exits)."""
+    for store in list(_registry.values()):
+        store.close()

@@ -1,0 +1,64 @@
+"""Shared fixtures: small real demo databases, raw table access, clean caches."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lib import demo
+from lib.store import close_all, open_store
+
+PROJECT = Path(__file__).resolve().parent.parent
+NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+"""The demo fixtures end at the start of the test session."""
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 30,000-result, 14-day demo database (seed 7), shared read-only by most tests."""
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    demo.generate(path, results=30_000, days=14, seed=7, now=NOW)
+    return path
+
+
+@pytest.fixture(scope="session")
+def raw(demo_db: Path) -> dict[str, pd.DataFrame]:
+    """Whole tables of the small demo database, for computing expected values independently."""
+    store = open_store(demo_db)
+    tables = {}
+    with store.cursor() as cur:
+        for table in (
+            "results",
+            "series",
+            "measurements",
+            "runs",
+            "workers",
+            "heartbeats",
+            "demo_truth",
+            "metrics",
+        ):
+            tables[table] = cur.execute(f"SELECT * FROM {table}").df()
+    return tables
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches(monkeypatch: pytest.MonkeyPatch):
+    """Streamlit's caches outlive an AppTest; settings must not leak between tests."""
+    import streamlit as st
+
+    for name in list(os.environ):
+        if name.startswith("DTD_"):
+            monkeypatch.delenv(name)
+    st.cache_data.clear()
+    yield
+    st.cache_data.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_files():
+    yield
+    close_all()
