@@ -1,0 +1,116 @@
+"""The cached query layer the pages call: ``lib.queries`` behind ``st.cache_data``.
+
+Cache keys hold every argument plus two freshness tokens: the store's ``cache_token`` (it changes
+on every committed write in this process, so new results show at once) and a clock tick of the
+refresh interval (so relative ranges like "last 24 h" move on when the page refreshes). Entries
+expire after an hour at most; ``max_entries`` bounds memory.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from lib import queries
+from lib.spec import QuerySpec
+from lib.store import Store
+
+DEFAULT_PERIOD_S = 60
+"""How long an answer stays current when auto-refresh is off."""
+
+_CACHEABLE = frozenset(
+    {
+        "status_counts",
+        "status_over_time",
+        "metric_index_over_time",
+        "latest_failures",
+        "workers",
+        "summary",
+        "filter_options",
+        "metric_catalog",
+        "demo_truth",
+    }
+)
+
+
+@st.cache_data(ttl=3600, max_entries=512, show_spinner=False)
+def _cached(
+    token: str,
+    tick: int,
+    period: int,
+    name: str,
+    args: tuple,
+    options: tuple[tuple[str, Any], ...],
+    _store: Store,
+) -> Any:
+    function = getattr(queries, name)
+    kwargs = dict(options)
+    if "now" in inspect.signature(function).parameters:
+        kwargs["now"] = datetime.fromtimestamp(tick * period, UTC).replace(tzinfo=None)
+    with _store.cursor() as cur:
+        return function(cur, *args, **kwargs)
+
+
+class Aggregator:
+    """Cached answers for one store at one refresh interval."""
+
+    def __init__(self, store: Store, refresh_s: int) -> None:
+        self.store = store
+        self.period = max(int(refresh_s), 5) if refresh_s else DEFAULT_PERIOD_S
+
+    def _tick(self) -> int:
+        return int(time.time() // self.period)
+
+    def now(self) -> datetime:
+        """The moment the current answers describe (start of the refresh tick, naive UTC)."""
+        return datetime.fromtimestamp(self._tick() * self.period, UTC).replace(tzinfo=None)
+
+    def _run(self, name: str, *args: Any, **options: Any) -> Any:
+        if name not in _CACHEABLE:
+            raise KeyError(name)
+        return _cached(
+            self.store.cache_token,
+            self._tick(),
+            self.period,
+            name,
+            args,
+            tuple(sorted(options.items())),
+            self.store,
+        )
+
+    def status_counts(self, spec: QuerySpec) -> dict:
+        return self._run("status_counts", spec)
+
+    def status_over_time(self, spec: QuerySpec) -> pd.DataFrame:
+        return self._run("status_over_time", spec)
+
+    def metric_index_over_time(self, spec: QuerySpec, metric: str, by: str) -> pd.DataFrame:
+        return self._run("metric_index_over_time", spec, metric=metric, by=by)
+
+    def latest_failures(self, spec: QuerySpec, limit: int) -> pd.DataFrame:
+        return self._run("latest_failures", spec, limit=limit)
+
+    def workers(self, hardware: tuple[str, ...] = ()) -> pd.DataFrame:
+        return self._run("workers", hardware=hardware)
+
+    def summary(self) -> dict:
+        return self._run("summary")
+
+    def filter_options(self) -> dict[str, list]:
+        return self._run("filter_options")
+
+    def metric_catalog(self) -> pd.DataFrame:
+        return self._run("metric_catalog")
+
+    def demo_truth(self) -> pd.DataFrame | None:
+        return self._run("demo_truth")
+
+
+def clear() -> None:
+    """Forget every cached answer (tests; after replacing a database file)."""
+    _cached.clear()
