@@ -1,0 +1,169 @@
+"""The ``dtd`` command: make demo data and report what a database holds.
+
+Errors end as one line on stderr and exit status 2 (1 is kept for "some inputs failed" later);
+no traceback for anything a user can cause.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lib import demo, queries
+from lib.config import ConfigError, load_settings, read_secrets_files
+from lib.store import StoreError, close_all, open_store
+
+
+def _bounded(kind: type, low: float, high: float, what: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            noun = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{what} must be {noun}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be between {low:,} and {high:,}, got {text}"
+            )
+        return value
+
+    return parse
+
+
+def _db_path(arg: str | None) -> Path:
+    return load_settings(secrets=read_secrets_files(), db_override=arg).db_path
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    path = _db_path(args.db)
+    began = time.perf_counter()
+    added = demo.generate(path, results=args.results, days=args.days, seed=args.seed)
+    seconds = time.perf_counter() - began
+    print(
+        f"Wrote {added.get('results', 0):,} results ({added.get('measurements', 0):,} metric values, "
+        f"{added.get('series', 0):,} series, {added.get('workers', 0):,} workers, "
+        f"{added.get('runs', 0):,} runs) spanning {args.days:g} days to {path} "
+        f"in {seconds:.1f} s (seed {args.seed})."
+    )
+    return 0
+
+
+def _iso(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    path = _db_path(args.db)
+    store = open_store(path, create=False)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with store.cursor() as cur:
+        summary = queries.summary(cur, now)
+    meta = store.meta()
+    info = {
+        "database": str(path),
+        "schema_version": int(meta["schema_version"]),
+        "size_bytes": path.stat().st_size,
+        **{key: _iso(value) for key, value in summary.items()},
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    workers = summary["workers"]
+    rate = summary["pass_rate"]
+    span = (
+        f"{summary['first_result']:%Y-%m-%d %H:%M} to {summary['last_result']:%Y-%m-%d %H:%M} UTC"
+        if summary["first_result"]
+        else "no results yet"
+    )
+    rows = [
+        (
+            "Database",
+            f"{path} (schema {info['schema_version']}, {info['size_bytes'] / 1e6:,.1f} MB)",
+        ),
+        (
+            "Results",
+            f"{summary['results']:,} (passed {summary['passed']:,} · failed "
+            f"{summary['failed']:,} · error {summary['error']:,} · skipped {summary['skipped']:,})",
+        ),
+        (
+            "Pass rate",
+            "n/a (nothing executed)" if rate is None else f"{rate:.2%} of executed results",
+        ),
+        (
+            "Series",
+            f"{summary['series']:,} ({summary['benchmark_series']:,} benchmark series, "
+            f"{summary['test_cases']:,} test cases)",
+        ),
+        ("Metric values", f"{summary['measurements']:,}"),
+        ("Runs", f"{summary['runs']:,}"),
+        (
+            "Workers",
+            f"{sum(workers.values()):,} ("
+            + " · ".join(f"{n} {state}" for state, n in workers.items())
+            + ")",
+        ),
+        ("Time span", span),
+    ]
+    for label, value in rows:
+        print(f"{label:<14}{value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dtd", description="Distributed testing dashboard: results store tools."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    db_help = "database file (default: DTD_DB, then [dtd] db in secrets, then var/dashboard.duckdb)"
+
+    p = sub.add_parser(
+        "demo",
+        help="write a database of realistic demo results",
+        description="Write a new demo database; only an earlier demo is replaced.",
+    )
+    p.add_argument("--db", help=db_help)
+    p.add_argument(
+        "--results",
+        type=_bounded(int, 1, 100_000_000, "--results"),
+        default=demo.DEFAULT_RESULTS,
+        help="number of results (default %(default)s)",
+    )
+    p.add_argument(
+        "--days",
+        type=_bounded(float, 0.01, 3650, "--days"),
+        default=demo.DEFAULT_DAYS,
+        help="days of history up to now (default %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=_bounded(int, 0, 2**32 - 1, "--seed"),
+        default=demo.DEFAULT_SEED,
+        help="random seed: the same seed gives the same data (default %(default)s)",
+    )
+    p.set_defaults(handler=_cmd_demo)
+
+    p = sub.add_parser("status", help="print what a database holds")
+    p.add_argument("--db", help=db_help)
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(handler=_cmd_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (StoreError, ConfigError) as exc:
+        print(f"dtd: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        close_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
