@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib import charts
+from lib.aggregator import utc_now
 from lib.ui import context, panels, sidebar
 
 context.page("Overview")
@@ -13,12 +14,11 @@ settings = context.settings_or_stop()
 store = context.store_or_stop(settings)
 view = sidebar.render(store, settings)
 agg, spec = view.aggregator, view.spec
-now = agg.now()
 
 st.title("Overview")
 filters = " · ".join(f"{name}: {', '.join(values)}" for name, values in spec.filters)
 st.caption(
-    f"{spec.describe(now)}"
+    f"{spec.describe(utc_now())}"
     + (f" · {filters}" if filters else "")
     + " · pass rate = passed / (passed + failed + error)"
 )

@@ -1,9 +1,10 @@
 """The cached query layer the pages call: ``lib.queries`` behind ``st.cache_data``.
 
 Cache keys hold every argument plus two freshness tokens: the store's ``cache_token`` (it changes
-on every committed write in this process, so new results show at once) and a clock tick of the
-refresh interval (so relative ranges like "last 24 h" move on when the page refreshes). Entries
-expire after an hour at most; ``max_entries`` bounds memory.
+on every committed write in this process, so new results show at once) and the number of the
+current refresh interval (so an answer lives for one refresh interval, 60 s when refresh is off,
+and relative ranges like "last 24 h" move on). Each answer is computed as of the moment it is
+computed. Entries are dropped after an hour or beyond ``max_entries``, whichever comes first.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ from lib.store import Store
 
 DEFAULT_PERIOD_S = 60
 """How long an answer stays current when auto-refresh is off."""
+
+
+def utc_now() -> datetime:
+    """Naive UTC, the store's convention."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
 
 _CACHEABLE = frozenset(
     {
@@ -51,7 +58,7 @@ def _cached(
     function = getattr(queries, name)
     kwargs = dict(options)
     if "now" in inspect.signature(function).parameters:
-        kwargs["now"] = datetime.fromtimestamp(tick * period, UTC).replace(tzinfo=None)
+        kwargs["now"] = utc_now()
     with _store.cursor() as cur:
         return function(cur, *args, **kwargs)
 
@@ -65,10 +72,6 @@ class Aggregator:
 
     def _tick(self) -> int:
         return int(time.time() // self.period)
-
-    def now(self) -> datetime:
-        """The moment the current answers describe (start of the refresh tick, naive UTC)."""
-        return datetime.fromtimestamp(self._tick() * self.period, UTC).replace(tzinfo=None)
 
     def _run(self, name: str, *args: Any, **options: Any) -> Any:
         if name not in _CACHEABLE:

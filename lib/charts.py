@@ -12,18 +12,18 @@ import pandas as pd
 STATUS_COLORS = {"passed": "#2e7d32", "failed": "#c62828", "error": "#ef6c00", "skipped": "#9e9e9e"}
 
 
-def bucket_label(seconds: int) -> str:
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count > 1 else ''}"
-    return f"{seconds} s"
+def time_axis_title(bucket_seconds: int) -> str:
+    """'Time (UTC, 6-hour buckets)': says how coarse each point is."""
+    for size, unit in ((7 * 86400, "week"), (86400, "day"), (3600, "hour"), (60, "minute")):
+        if bucket_seconds % size == 0:
+            return f"Time (UTC, {bucket_seconds // size}-{unit} buckets)"
+    return f"Time (UTC, {bucket_seconds}-second buckets)"
 
 
 def pass_rate(frame: pd.DataFrame, bucket_seconds: int) -> alt.Chart:
     """Pass rate per time bucket, with the bucket's counts in the tooltip."""
     base = alt.Chart(frame).encode(
-        x=alt.X("bucket:T", title=f"Time (UTC, {bucket_label(bucket_seconds)} buckets)"),
+        x=alt.X("bucket:T", title=time_axis_title(bucket_seconds)),
         y=alt.Y(
             "pass_rate:Q",
             title="Pass rate (passed / executed)",
@@ -56,7 +56,7 @@ def status_volume(frame: pd.DataFrame, bucket_seconds: int) -> alt.Chart:
         alt.Chart(long)
         .mark_bar()
         .encode(
-            x=alt.X("bucket:T", title=f"Time (UTC, {bucket_label(bucket_seconds)} buckets)"),
+            x=alt.X("bucket:T", title=time_axis_title(bucket_seconds)),
             y=alt.Y("results:Q", title="Results", stack=True),
             color=alt.Color(
                 "status:N",
@@ -85,7 +85,7 @@ def metric_index(
         alt.Chart(frame)
         .mark_line(strokeWidth=1.6)
         .encode(
-            x=alt.X("bucket:T", title=f"Time (UTC, {bucket_label(bucket_seconds)} buckets)"),
+            x=alt.X("bucket:T", title=time_axis_title(bucket_seconds)),
             y=alt.Y("index:Q", scale=alt.Scale(zero=False), title=f"{metric} index{better}"),
             color=alt.Color("group:N", title=group_title),
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.12)),

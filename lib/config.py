@@ -108,7 +108,12 @@ def load_settings(
 ) -> Settings:
     """Resolve settings; ``db_override`` is a ``--db`` flag and beats everything else."""
     env = os.environ if env is None else env
-    section = dict((secrets or {}).get("dtd", {}) or {})
+    section = (secrets or {}).get("dtd") or {}
+    if not isinstance(section, Mapping):
+        raise ConfigError(
+            f'secrets: [dtd] must be a table of settings (like `[dtd]` then `db = "..."`), '
+            f"got {type(section).__name__} {section!r}."
+        )
     values: dict[str, Any] = {}
     for field in fields(Settings):
         key = field.name

@@ -32,12 +32,31 @@ def _time_clause(
     return sql, params
 
 
-def _where(spec: QuerySpec, now: datetime, alias: str = "") -> tuple[str, list]:
-    """``WHERE`` for the spec's window and filters (always starts with ``WHERE TRUE``)."""
+def _where(
+    spec: QuerySpec, now: datetime, alias: str = "", bucket_s: int | None = None
+) -> tuple[str, list]:
+    """``WHERE`` for the spec's window and filters (always starts with ``WHERE TRUE``).
+
+    With ``bucket_s`` the window starts at the beginning of its first bucket, so a chart's
+    first point covers a whole bucket instead of showing a false dip.
+    """
     prefix = f"{alias}." if alias else ""
-    time_sql, time_params = _time_clause(*spec.window(now), column=f"{prefix}ts")
+    start, end = spec.window(now)
+    if start is not None and bucket_s:
+        start = bucket_floor(start, bucket_s)
+    time_sql, time_params = _time_clause(start, end, column=f"{prefix}ts")
     series_sql, series_params = spec.series_clause(f"{prefix}series_id")
     return "WHERE TRUE" + time_sql + series_sql, time_params + series_params
+
+
+BUCKET_ORIGIN = datetime(2000, 1, 3)
+"""DuckDB's default origin for ``time_bucket`` (a Monday): week buckets start on Mondays."""
+
+
+def bucket_floor(moment: datetime, seconds: int) -> datetime:
+    """The start of the ``time_bucket`` that holds ``moment``."""
+    step = timedelta(seconds=seconds)
+    return BUCKET_ORIGIN + ((moment - BUCKET_ORIGIN) // step) * step
 
 
 def bucket_seconds(start: datetime, end: datetime, max_points: int = 200) -> int:
@@ -118,7 +137,7 @@ def status_over_time(
     """Results per time bucket by status, with the bucket's pass rate (skips excluded)."""
     start, end = effective_window(cur, spec, now)
     step = bucket_seconds(start, end)
-    where, params = _where(spec, now)
+    where, params = _where(spec, now, bucket_s=step)
     frame = cur.execute(
         f"""SELECT time_bucket(to_seconds(?), ts) AS bucket,
                    count(*) FILTER (status = 'passed') AS passed,
@@ -153,7 +172,7 @@ def metric_index_over_time(
         raise ValueError(f"cannot group by {by!r}")
     start, end = effective_window(cur, spec, now)
     step = bucket_seconds(start, end, max_points)
-    where, params = _where(spec, now, alias="m")
+    where, params = _where(spec, now, alias="m", bucket_s=step)
     frame = cur.execute(
         f"""WITH picked AS (
                 SELECT m.series_id, m.ts, m.value FROM measurements AS m

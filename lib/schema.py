@@ -137,11 +137,10 @@ def migrate(
     con: duckdb.DuckDBPyConnection,
     from_version: int,
     migrations: dict[int, Migration] | None = None,
-    to_version: int | None = None,
 ) -> int:
-    """Apply migrations ``from_version+1 .. to_version`` inside the caller's transaction."""
+    """Apply the migrations after ``from_version`` inside the caller's transaction."""
     migrations = MIGRATIONS if migrations is None else migrations
-    target = max(migrations) if to_version is None else to_version
+    target = max(migrations)
     for version in range(from_version + 1, target + 1):
         migrations[version](con)
         if version == 1:

@@ -7,6 +7,7 @@ built here only from allow-listed column names; every value travels as a paramet
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -32,6 +33,7 @@ FILTER_COLUMNS: dict[str, str] = {
 }
 """Filterable dimensions (URL parameter -> column of ``series``): the allow-list for SQL names."""
 INTEGER_FILTERS = {"batch_size"}
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class SpecError(ValueError):
@@ -60,7 +62,7 @@ class QuerySpec:
             if dimension not in FILTER_COLUMNS:
                 problems.append(f"{dimension!r} is not a filterable dimension")
             if dimension in INTEGER_FILTERS:
-                bad = [v for v in values if not str(v).lstrip("-").isdigit()]
+                bad = [v for v in values if not _INTEGER.fullmatch(str(v))]
                 if bad:
                     problems.append(f"{dimension} takes whole numbers, got {', '.join(bad)}")
         if problems:
@@ -90,28 +92,26 @@ class QuerySpec:
 
     @classmethod
     def from_params(cls, params: Mapping[str, str | Sequence[str]]) -> QuerySpec:
-        """Parse URL or API query parameters; unknown parameters are someone else's business."""
+        """Parse query parameters in the forms the sidebar writes: one value per repeated
+        parameter (``hardware=cuda&hardware=rocm``); ``from``/``to`` dates only with
+        ``range=custom``. Parameters that are not the spec's are someone else's business."""
 
         def values(name: str) -> list[str]:
             raw = params.get(name)
-            if raw is None:
-                return []
-            items = [raw] if isinstance(raw, str) else list(raw)
-            return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+            items = [] if raw is None else [raw] if isinstance(raw, str) else list(raw)
+            return [str(item).strip() for item in items if str(item).strip()]
 
-        problems = []
         range_values = values("range")
         range_ = range_values[-1] if range_values else DEFAULT_RANGE
         dates: dict[str, date | None] = {"from": None, "to": None}
+        problems = []
         for name in dates:
             given = values(name)
-            if given:
+            if given and range_ == CUSTOM:
                 try:
                     dates[name] = date.fromisoformat(given[-1])
                 except ValueError:
                     problems.append(f"{name}={given[-1]!r} is not a date like 2026-01-31")
-        if (dates["from"] or dates["to"]) and not range_values:
-            range_ = CUSTOM
         if problems:
             raise SpecError("; ".join(problems) + ".")
         return cls.build(
@@ -181,4 +181,4 @@ class QuerySpec:
 
 def _natural(value: str) -> tuple[int, int | str]:
     """Numbers in numeric order, before words in alphabetical order."""
-    return (0, int(value)) if value.lstrip("-").isdigit() else (1, value)
+    return (0, int(value)) if _INTEGER.fullmatch(value) else (1, value)

@@ -1,7 +1,7 @@
 """The one owner of the DuckDB file: opening, checking, migrating, cursors and transactions.
 
 DuckDB lets one process hold a file read-write, and a connection must not be shared by threads
-(docs/architecture.md, "Store"). So each process keeps one connection per file here, hands out a
+(docs/architecture.md, "Decisions"). So each process keeps one connection per file here, hands out a
 fresh cursor for every unit of work (cheap: about 0.3 ms), and serialises writes with a lock.
 Everything that can go wrong while opening becomes a ``StoreError`` whose message says what is
 wrong, where, and what to do; a file this dashboard did not create is never written to.
@@ -14,7 +14,8 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -85,8 +86,14 @@ _OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": 
 
 def _check_magic(path: Path) -> None:
     """Refuse what is plainly not a DuckDB file before DuckDB tries to make sense of it."""
-    with path.open("rb") as handle:
-        head = handle.read(16)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError as exc:
+        raise StoreUnwritable(
+            f"Cannot read the results database {path} ({exc.strerror or exc}). Give this user "
+            f"read access, or {_ELSEWHERE}."
+        ) from None
     if len(head) == 0:
         what = "an empty file (0 bytes)"
     elif head.startswith(b"SQLite format 3"):
@@ -108,23 +115,38 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         raise _explain_duckdb_error(path, exc) from None
 
 
-def inspect_file(path: str | os.PathLike[str]) -> dict[str, str]:
-    """The ``dtd_meta`` of an existing store, without writing; refuses anything that is not ours."""
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise StoreUnwritable(
+            f"Cannot look at {path} ({exc.strerror or exc}): the folder {path.parent} is not "
+            f"readable by this user. {_POINT_AT_ANOTHER}."
+        ) from None
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What a read-only look at an existing store found."""
+
+    meta: dict[str, str]
+    results: int
+
+    @property
+    def version(self) -> int:
+        return int(self.meta["schema_version"])
+
+
+def inspect_file(path: str | os.PathLike[str]) -> FileInfo:
+    """Look at an existing store without writing; refuse anything this dashboard did not create."""
     path = Path(path).expanduser().resolve()
     with _registry_lock:
         held = _registry.get(path)
     if held is not None:
-        return held.meta()
-    _inspect(path)
-    con = _connect(path, read_only=True)
-    try:
-        return dict(con.execute("SELECT key, value FROM dtd_meta").fetchall())
-    finally:
-        con.close()
-
-
-def _inspect(path: Path) -> int:
-    """Return the schema version of an existing file, refusing anything that is not ours."""
+        with held.cursor() as cur:
+            return FileInfo(
+                held.meta(), cur.execute("SELECT count(*) FROM results").fetchall()[0][0]
+            )
     if path.is_dir():
         raise NotAStore(f"{path} is a directory, not a database file. {_POINT_AT_ANOTHER}.")
     _check_magic(path)
@@ -143,6 +165,7 @@ def _inspect(path: Path) -> int:
                 f"{listed}). It was left unchanged. {_POINT_AT_ANOTHER}."
             )
         meta = dict(con.execute("SELECT key, value FROM dtd_meta").fetchall())
+        results = con.execute("SELECT count(*) FROM results").fetchall()[0][0]
     finally:
         con.close()
     if meta.get("application_id") != schema.APPLICATION_ID:
@@ -150,19 +173,18 @@ def _inspect(path: Path) -> int:
             f"{path} has a dtd_meta table but no application id of this dashboard; it was left "
             f"unchanged. {_POINT_AT_ANOTHER}."
         )
-    try:
-        version = int(meta.get("schema_version", ""))
-    except ValueError:
+    version = meta.get("schema_version", "")
+    if not version.isdigit():
         raise NotAStore(
-            f"{path} records an unreadable schema version ({meta.get('schema_version')!r}); it was "
-            f"left unchanged. {_POINT_AT_ANOTHER}."
-        ) from None
-    if version > schema.SCHEMA_VERSION:
+            f"{path} records an unreadable schema version ({version!r}); it was left unchanged. "
+            f"{_POINT_AT_ANOTHER}."
+        )
+    if int(version) > schema.SCHEMA_VERSION:
         raise StoreTooNew(
             f"{path} uses schema version {version}, newer than this dashboard understands "
             f"(up to {schema.SCHEMA_VERSION}). Upgrade the dashboard; the file was left unchanged."
         )
-    return version
+    return FileInfo(meta, results)
 
 
 def prepare_folder(path: Path) -> None:
@@ -179,17 +201,29 @@ def prepare_folder(path: Path) -> None:
         ) from None
 
 
-def _create(path: Path) -> None:
-    """Build an empty store beside ``path`` and rename it into place, so no half-made file shows."""
+def create_file(path: str | os.PathLike[str], fill: Callable[[Store], None] | None = None) -> None:
+    """Build a new store under a temporary name, let ``fill`` write to it, rename it into place.
+
+    Nobody ever sees half a file. If this process holds a store at ``path`` (an earlier demo),
+    its handle is closed and the file replaced while the registry is locked, so no session can
+    open the old file in between.
+    """
+    path = Path(path).expanduser().resolve()
     prepare_folder(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     con = _connect(tmp, read_only=False)
     try:
-        con.execute("BEGIN")
+        con.execute("BEGIN TRANSACTION")
         schema.migrate(con, 0)
         con.execute("COMMIT")
+        if fill is not None:
+            fill(Store(tmp, con, read_only=False))
         con.close()
-        os.replace(tmp, path)
+        with _registry_lock:
+            held = _registry.pop(path, None)
+            if held is not None:
+                held._con.close()
+            os.replace(tmp, path)
     finally:
         con.close()
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
@@ -254,31 +288,39 @@ class Store:
 
 
 _registry: dict[Path, Store] = {}
-_registry_lock = threading.Lock()
+_registry_lock = threading.RLock()
+
+
+def is_open(path: str | os.PathLike[str]) -> bool:
+    """Whether this process holds the store at ``path``."""
+    with _registry_lock:
+        return Path(path).expanduser().resolve() in _registry
 
 
 def open_store(path: str | os.PathLike[str], create: bool = True) -> Store:
     """This process's store for ``path``, opened (and created or migrated) on first use."""
     path = Path(path).expanduser().resolve()
-    with _registry_lock:
+    with _registry_lock:  # re-entrant: inspect_file and create_file take it too
         store = _registry.get(path)
         if store is not None:
             return store
-        if path.exists():
-            version = _inspect(path)
+        if _exists(path):
+            version = inspect_file(path).version
         elif create:
-            _create(path)
+            create_file(path)
             version = schema.SCHEMA_VERSION
         else:
             raise StoreError(
                 f"There is no results database at {path}. Create one with "
                 f"`dtd demo --db {path}`, or {_ELSEWHERE}."
             )
-        read_only = not os.access(path, os.W_OK)
+        # DuckDB writes a .wal file beside the database: the folder must be writable too.
+        read_only = not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
         if read_only and version < schema.SCHEMA_VERSION:
             raise StoreUnwritable(
                 f"{path} uses schema version {version} and needs an upgrade to "
-                f"{schema.SCHEMA_VERSION}, but the file is read-only. Make it writable once."
+                f"{schema.SCHEMA_VERSION}, but it cannot be written here. Make it and its folder "
+                "writable once."
             )
         con = _connect(path, read_only=read_only)
         if version < schema.SCHEMA_VERSION:
@@ -291,7 +333,7 @@ def open_store(path: str | os.PathLike[str], create: bool = True) -> Store:
                 con.close()
                 raise StoreError(
                     f"Upgrading {path} from schema {version} to {schema.SCHEMA_VERSION} failed "
-                    f"({exc}); the file was left at version {version}."
+                    f"({str(exc).splitlines()[0]}); the file was left at version {version}."
                 ) from None
         store = Store(path, con, read_only)
         _registry[path] = store
@@ -299,7 +341,7 @@ def open_store(path: str | os.PathLike[str], create: bool = True) -> Store:
 
 
 def release(path: str | os.PathLike[str]) -> None:
-    """Close this process's handle on ``path``, if it has one (before replacing the file)."""
+    """Close this process's handle on ``path``, if it has one."""
     with _registry_lock:
         store = _registry.get(Path(path).expanduser().resolve())
     if store is not None:

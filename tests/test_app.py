@@ -234,3 +234,14 @@ def test_first_run_without_configuration_creates_a_live_demo(monkeypatch, tmp_pa
     until = datetime.fromisoformat(meta["demo_until"])
     assert datetime.now(UTC).replace(tzinfo=None) - until < timedelta(minutes=5)
     release(default)
+
+
+def test_link_values_that_cannot_be_shown_are_named(monkeypatch, fresh_db) -> None:
+    path, raw = fresh_db
+    at = _run(monkeypatch, path, {"hardware": ["cuda", "tpu"], "refresh": "7s"})
+    [warning] = [w.value for w in at.warning]
+    assert "hardware=tpu matches nothing in this database" in warning
+    assert "refresh='7s' is not one of off, 5s" in warning
+    assert at.multiselect(key="hardware").value == ["cuda"]
+    at = _run(monkeypatch, path, {"range": "custom", "from": "yesterday", "to": "2026-11-02"})
+    assert "from='yesterday' is not a date like 2026-01-31" in at.warning[0].value

@@ -61,3 +61,8 @@ def test_relative_database_path_is_resolved(
         load_settings(secrets={}, env={"DTD_DB": "x/y.duckdb"}).db_path
         == tmp_path / "x" / "y.duckdb"
     )
+
+
+def test_secrets_section_that_is_not_a_table_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"\[dtd\] must be a table of settings"):
+        load_settings(secrets={"dtd": "var/x.duckdb"}, env={})

@@ -117,7 +117,9 @@ def test_injected_speed_changes_are_in_the_data(raw: dict[str, pd.DataFrame]) ->
 def test_flaky_tests_pass_and_fail_on_the_same_commit(raw: dict[str, pd.DataFrame]) -> None:
     joined = _joined(raw)
     flaky = raw["demo_truth"].query("kind == 'flaky_test'")
-    assert flaky["subject"].nunique() == len(demo.FLAKY)
+    named = flaky.merge(raw["series"], on="series_id")
+    names = named["suite"] + "::" + named["name"]
+    assert set(names) == set(demo.FLAKY)
     runs = joined[
         joined["series_id"].isin(flaky["series_id"]) & (joined["worker_id"] != demo.BAD_WORKER)
     ]
@@ -177,14 +179,17 @@ def test_worker_heartbeats_make_some_stale_and_one_dead(raw: dict[str, pd.DataFr
     assert results[(results["worker_id"] == demo.DEAD_WORKER) & (results["ts"] > died)].empty
 
 
-def test_demo_refuses_to_overwrite_real_data(tmp_path: Path) -> None:
+def test_demo_refuses_to_overwrite_real_data_but_fills_an_empty_store(tmp_path: Path) -> None:
     path = tmp_path / "real.duckdb"
     store = open_store(path)
+    release(path)
+    demo.generate(path, results=100, days=1, seed=1, now=NOW)  # an empty store may be replaced
+    store = open_store(path)
     with store.transaction() as cur:
-        cur.execute("INSERT INTO runs (run_id, name) VALUES (1, 'nightly')")
+        cur.execute("DELETE FROM dtd_meta WHERE key LIKE 'demo%'")  # now it is someone's data
     release(path)
     before = path.read_bytes()
-    with pytest.raises(StoreError, match="not demo data"):
+    with pytest.raises(StoreError, match="already holds [0-9,]+ results that are not demo data"):
         demo.generate(path, results=100, days=1, seed=1, now=NOW)
     assert path.read_bytes() == before
 
@@ -232,3 +237,24 @@ def test_static_demo_is_never_extended(demo_db: Path) -> None:
 def test_result_ids_are_stable_hashes(raw: dict[str, pd.DataFrame]) -> None:
     ids = raw["results"]["result_id"].to_numpy()
     assert ids.dtype == np.int64 and len(np.unique(ids)) == len(ids)
+
+
+def test_live_demo_in_short_steps_keeps_stale_workers_stale_and_no_gaps(tmp_path: Path) -> None:
+    path = tmp_path / "steps.duckdb"
+    start = NOW - timedelta(hours=2)
+    demo.generate(path, results=5000, days=1, seed=8, now=start, live=True)
+    store = open_store(path)
+    for step in range(1, 41):  # 40 refreshes, 12 s apart: 8 minutes
+        demo.catch_up(store, now=start + timedelta(seconds=12 * step))
+    end = start + timedelta(seconds=480)
+    with store.cursor() as cur:
+        beats = cur.execute("SELECT worker_id, ts FROM heartbeats ORDER BY ts").df()
+    release(path)
+    last = beats.groupby("worker_id")["ts"].max()
+    age = (pd.Timestamp(end) - last).dt.total_seconds()
+    interval = demo.HEARTBEAT_INTERVAL_S
+    assert set(age[(age > 3 * interval) & (age <= 10 * interval)].index) == set(demo.STALE_WORKERS)
+    assert set(age[age > 10 * interval].index) == {demo.DEAD_WORKER}
+    recent = beats[beats["ts"] >= pd.Timestamp(start) - pd.Timedelta(minutes=10)]
+    gaps = recent.groupby("worker_id")["ts"].diff().dt.total_seconds().dropna()
+    assert gaps.max() < interval + 2.5  # every 30 s, give or take the 0-2 s jitter

@@ -61,13 +61,22 @@ def test_previous_period_is_withheld_when_the_data_does_not_reach_back(cur) -> N
 def test_status_over_time_buckets_add_up(cur, raw) -> None:
     spec = QuerySpec.build("24h", model=["bert-base-uncased"])
     frame = queries.status_over_time(cur, spec, NOW)
-    rows = _filtered(raw, NOW - timedelta(hours=24), None, model=["bert-base-uncased"])
+    # The chart's window starts at its first whole 15-minute bucket.
+    start = pd.Timestamp(NOW - timedelta(hours=24)).floor("15min")
+    rows = _filtered(raw, start, None, model=["bert-base-uncased"])
     assert frame.attrs["bucket_seconds"] == 900  # 24 h in at most 200 buckets: 15 minutes
     assert frame["results"].sum() == len(rows)
     assert frame["failed"].sum() == (rows["status"] == "failed").sum()
     buckets = rows["ts"].dt.floor("15min").value_counts()
     assert dict(zip(frame["bucket"], frame["results"], strict=True)) == buckets.to_dict()
     assert frame["pass_rate"].between(0, 1).all()
+
+
+def test_bucket_floor_matches_clock_boundaries() -> None:
+    moment = datetime(2026, 11, 29, 13, 47, 12)
+    for seconds, frequency in ((900, "15min"), (3 * 3600, "3h"), (86400, "1D")):
+        assert queries.bucket_floor(moment, seconds) == pd.Timestamp(moment).floor(frequency)
+    assert queries.bucket_floor(moment, 7 * 86400) == datetime(2026, 11, 23)  # a Monday
 
 
 def test_bucket_ladder_keeps_lines_short() -> None:
@@ -84,10 +93,11 @@ def test_throughput_index_is_geometric_mean_of_ratios_to_series_median(cur, raw)
         cur, spec, NOW, "throughput_items_per_second", "hardware"
     )
     m = raw["measurements"].merge(raw["series"][["series_id", "hardware"]], on="series_id")
+    start = pd.Timestamp(NOW - timedelta(days=7)).floor("3h")  # whole first bucket
     m = m[
         (m["metric"] == "throughput_items_per_second")
         & (m["hardware"] == "cuda")
-        & (m["ts"] >= NOW - timedelta(days=7))
+        & (m["ts"] >= start)
     ].copy()
     m["ratio"] = m["value"] / m.groupby("series_id")["value"].transform("median")
     assert frame.attrs["bucket_seconds"] == 3 * 3600  # 7 days in at most 100 points
@@ -166,9 +176,12 @@ def test_summary_matches_the_raw_tables(cur, raw) -> None:
     assert got["benchmark_series"] == (series["kind"] == "benchmark").sum()
     tests = series[series["kind"] != "benchmark"]
     assert got["test_cases"] == len(tests[["suite", "name"]].drop_duplicates())
+    last = raw["heartbeats"].sort_values("ts").drop_duplicates("worker_id", keep="last")
+    age = (pd.Timestamp(NOW) - last["ts"]).dt.total_seconds()
+    live = age <= 90
     assert got["workers"] == {
-        "active": got["workers"]["active"],
-        "idle": got["workers"]["idle"],
+        "active": int((live & last["current_task"].notna()).sum()),
+        "idle": int((live & last["current_task"].isna()).sum()),
         "stale": 2,
         "dead": 1,
     }

@@ -28,9 +28,9 @@ def test_round_trip_through_url_parameters() -> None:
     assert QuerySpec.from_params(params) == spec
 
 
-def test_comma_separated_values_and_dates_imply_custom_range() -> None:
+def test_custom_range_reads_dates_and_other_ranges_ignore_them() -> None:
     spec = QuerySpec.from_params(
-        {"precision": "fp16,int8", "from": "2026-11-01", "to": "2026-11-07"}
+        {"precision": ["fp16", "int8"], "range": "custom", "from": "2026-11-01", "to": "2026-11-07"}
     )
     assert spec.range == "custom" and spec.start == date(2026, 11, 1)
     assert spec.filter_values("precision") == ("fp16", "int8")
@@ -40,6 +40,9 @@ def test_comma_separated_values_and_dates_imply_custom_range() -> None:
         datetime(2026, 10, 25),
         datetime(2026, 11, 1),
     )
+    # Like the sidebar: dates count only with range=custom, and commas are not separators.
+    assert QuerySpec.from_params({"from": "2026-11-01", "to": "bad"}) == QuerySpec()
+    assert QuerySpec.from_params({"model": "a,b"}).filter_values("model") == ("a,b",)
 
 
 def test_defaults_stay_out_of_links() -> None:
@@ -51,9 +54,13 @@ def test_defaults_stay_out_of_links() -> None:
     "params, words",
     [
         ({"range": "2w"}, "range='2w' is not one of"),
-        ({"from": "yesterday"}, "from='yesterday' is not a date"),
-        ({"from": "2026-11-09", "to": "2026-11-01"}, "from=2026-11-09 is after to=2026-11-01"),
+        ({"range": "custom", "from": "yesterday"}, "from='yesterday' is not a date"),
+        (
+            {"range": "custom", "from": "2026-11-09", "to": "2026-11-01"},
+            "from=2026-11-09 is after to=2026-11-01",
+        ),
         ({"batch_size": "eight"}, "batch_size takes whole numbers, got eight"),
+        ({"batch_size": ["8", "²"]}, "batch_size takes whole numbers, got ²"),
         ({"range": "custom"}, "range=custom needs both"),
     ],
 )

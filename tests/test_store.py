@@ -284,3 +284,45 @@ def test_release_lets_another_process_open_the_file(tmp_path: Path) -> None:
         timeout=60,
     )
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def _upgrade_to_2(monkeypatch: pytest.MonkeyPatch, step) -> None:
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema, "MIGRATIONS", {1: schema.MIGRATIONS[1], 2: step})
+
+
+def test_opening_an_older_file_migrates_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "old.duckdb"
+    open_store(path).close()  # a version 1 file
+    _upgrade_to_2(
+        monkeypatch, lambda c: c.execute("ALTER TABLE results ADD COLUMN attempt INTEGER")
+    )
+    store = open_store(path)
+    try:
+        assert store.meta()["schema_version"] == "2"
+        with store.cursor() as cur:
+            columns = [r[0] for r in cur.execute("DESCRIBE results").fetchall()]
+        assert "attempt" in columns
+    finally:
+        store.close()
+
+
+def test_a_failed_migration_leaves_the_file_at_its_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "old.duckdb"
+    open_store(path).close()
+
+    def broken(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("CREATE TABLE halfway (x INTEGER)")
+        con.execute("SELECT * FROM no_such_table")
+
+    _upgrade_to_2(monkeypatch, broken)
+    with pytest.raises(StoreError, match="from schema 1 to 2 failed.*left at version 1"):
+        open_store(path)
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT value FROM dtd_meta WHERE key='schema_version'").fetchall() == [
+        ("1",)
+    ]
+    assert "halfway" not in {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+    con.close()

@@ -6,11 +6,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
+import duckdb
 import streamlit as st
 
 from lib import demo
 from lib.config import PROJECT_ROOT, ConfigError, Settings, load_settings
-from lib.store import Store, StoreError, inspect_file, open_store
+from lib.store import Store, StoreError, inspect_file, is_open, open_store
 
 PAGE_ICON = str(PROJECT_ROOT / "assets" / "icon.png")
 """A local file: a Material icon as favicon would be fetched from Google's servers."""
@@ -28,7 +29,7 @@ def page(title: str) -> None:
 
 def _secrets() -> dict[str, Any]:
     try:
-        return {"dtd": dict(st.secrets["dtd"])} if "dtd" in st.secrets else {}
+        return {"dtd": st.secrets["dtd"]} if "dtd" in st.secrets else {}
     except FileNotFoundError as exc:  # Streamlit's "no secrets" and "cannot parse secrets"
         if "pars" in str(exc).lower():
             raise ConfigError(f"The Streamlit secrets could not be read: {exc}") from None
@@ -42,13 +43,17 @@ def stop_with(message: str) -> NoReturn:
 
 
 def _ensure_default_demo(settings: Settings) -> None:
-    """Nobody chose a database: make (or refresh) the shipped live demo at the default path."""
-    if settings.db_configured:
+    """Nobody chose a database: make the shipped live demo at the default path, or rebuild it
+    when it has been idle for long (only before this process opens it, so no session is using
+    it)."""
+    if settings.db_configured or is_open(settings.db_path):
         return
     with _demo_lock:
         path = settings.db_path
+        if is_open(path):
+            return
         if path.exists():
-            meta = inspect_file(path)
+            meta = inspect_file(path).meta
             until = meta.get("demo_until")
             if meta.get("demo_live") != "1" or until is None:
                 return
@@ -73,7 +78,13 @@ def store_or_stop(settings: Settings) -> Store:
     try:
         _ensure_default_demo(settings)
         store = open_store(settings.db_path)
-        demo.catch_up(store)
-        return store
     except StoreError as exc:
         stop_with(str(exc))
+    try:
+        demo.catch_up(store)
+    except (StoreError, duckdb.Error) as exc:
+        st.warning(
+            f"The live demo could not be extended, so it shows older data: {exc}",
+            icon=":material/warning:",
+        )
+    return store

@@ -1,14 +1,15 @@
 """The sidebar every page shares: navigation, time range, filters and refresh, all in the URL.
 
-Each widget is bound to the query parameter of the same name (``bind="query-params"``), and those
-names are the ones ``QuerySpec.from_params`` reads, so a copied URL reproduces the view and the
-API (later) accepts the same link parameters.
+Each widget is bound to the query parameter of the same name (``bind="query-params"``), in the
+forms ``QuerySpec.from_params`` reads, so a copied URL reproduces the view and other surfaces can
+parse the same link. Streamlit drops link values a widget cannot take; ``_link_problems`` says
+which ones and why, instead of letting them vanish silently.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 from streamlit_autorefresh import st_autorefresh
@@ -40,10 +41,16 @@ class View:
 
 
 def render(store: Store, settings: Settings) -> View:
+    options = Aggregator(store, settings.auto_refresh).filter_options()
+    problems = _link_problems(options)  # before any widget reads (and cleans) the link
     with st.sidebar:
         for path, label, icon in PAGES:
             st.page_link(path, label=label, icon=icon)
         st.divider()
+        if problems:
+            st.warning(
+                "Ignored in this link: " + "; ".join(problems) + ".", icon=":material/link_off:"
+            )
         refresh_label = st.selectbox(
             "Auto-refresh",
             list(REFRESH_CHOICES),
@@ -54,7 +61,7 @@ def render(store: Store, settings: Settings) -> View:
         )
         refresh_s = REFRESH_CHOICES[refresh_label]
         aggregator = Aggregator(store, refresh_s)
-        spec = _filters(aggregator)
+        spec = _filters(options)
         span = aggregator.summary()
         if span["last_result"] is not None:
             st.caption(
@@ -67,7 +74,26 @@ def render(store: Store, settings: Settings) -> View:
     return View(spec=spec, refresh_s=refresh_s, aggregator=aggregator)
 
 
-def _filters(aggregator: Aggregator) -> QuerySpec:
+def _link_problems(options: dict[str, list]) -> list[str]:
+    """What in the page's link cannot be shown (checked before the widgets read the link)."""
+    params = {key: st.query_params.get_all(key) for key in st.query_params}
+    problems = []
+    refresh = params.get("refresh", [])
+    if refresh and refresh[-1] not in REFRESH_CHOICES:
+        problems.append(f"refresh={refresh[-1]!r} is not one of {', '.join(REFRESH_CHOICES)}")
+    try:
+        spec = QuerySpec.from_params(params)
+    except SpecError as exc:
+        return [*problems, str(exc).rstrip(".")]
+    for name, values in spec.filters:
+        known = {str(value) for value in options.get(name, [])}
+        unknown = [value for value in values if value not in known]
+        if unknown:
+            problems.append(f"{name}={', '.join(unknown)} matches nothing in this database")
+    return problems
+
+
+def _filters(options: dict[str, list]) -> QuerySpec:
     range_ = st.selectbox(
         "Time range",
         RANGE_CHOICES,
@@ -78,13 +104,12 @@ def _filters(aggregator: Aggregator) -> QuerySpec:
     )
     start = end = None
     if range_ == CUSTOM:
-        today = date.today()
+        today = datetime.now(UTC).date()
         left, right = st.columns(2)
         start = left.date_input(
             "From", value=today - timedelta(days=7), key="from", bind="query-params"
         )
         end = right.date_input("To", value=today, key="to", bind="query-params")
-    options = aggregator.filter_options()
     chosen = {
         name: st.multiselect(
             LABELS[name], options.get(name, []), key=name, bind="query-params", placeholder="All"
