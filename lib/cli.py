@@ -114,6 +114,67 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(index: int, total: int, report) -> None:
+    """One line per file on a terminal, overwritten in place; nothing when piped."""
+    if sys.stderr.isatty():
+        mark = "ok" if report.status == "ok" else "FAILED"
+        sys.stderr.write(f"\r[{index}/{total}] {mark} {report.path[-60:]:<60}")
+        if index == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from lib.ingest import IngestOptions, ingest_paths
+    from lib.ingest.options import SETTABLE
+
+    defaults = {}
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        if key not in SETTABLE or not value:
+            raise ConfigError(
+                f"--set {item!r}: use key=value with key one of {', '.join(SETTABLE)}."
+            )
+        defaults[key] = value
+    settings = load_settings(secrets=read_secrets_files(), db_override=args.db)
+    mapping = _read_mapping(args.mapping) if args.mapping else None
+    options = IngestOptions(
+        defaults=defaults, mapping=mapping, max_bytes=settings.max_ingest_mb * 1024 * 1024
+    )
+    store = open_store(settings.db_path)
+    reports = ingest_paths(store, args.paths, options, progress=None if args.json else _progress)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in reports], indent=2))
+    else:
+        for r in reports:
+            if r.status == "ok":
+                print(
+                    f"ok     {r.path}: {r.format}, {r.results:,} results ({r.passed:,} passed, "
+                    f"{r.failed:,} failed, {r.errors:,} errors, {r.skipped:,} skipped), "
+                    f"{r.measurements:,} metric values, {r.added:,} new, {r.seconds:.2f} s"
+                )
+            else:
+                print(f"error  {r.error}")
+        good = sum(r.status == "ok" for r in reports)
+        print(f"{good} of {len(reports)} files ingested into {store.path}")
+    if not reports:
+        print("dtd: nothing to ingest (no files matched)", file=sys.stderr)
+        return 1
+    return 0 if all(r.status == "ok" for r in reports) else 1
+
+
+def _read_mapping(path: str) -> dict:
+    """A column mapping for foreign tables, from TOML or JSON (see docs/ingest.md)."""
+    import tomllib
+
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+        return json.loads(text) if file.suffix == ".json" else tomllib.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--mapping {path}: cannot be read ({exc}).") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dtd", description="Distributed testing dashboard: results store tools."
@@ -146,6 +207,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="random seed: the same seed gives the same data (default %(default)s)",
     )
     p.set_defaults(handler=_cmd_demo)
+
+    p = sub.add_parser(
+        "ingest",
+        help="load result files (JUnit XML, benchmark JSON, CSV, Parquet, ...)",
+        description="Load files, folders and globs; each file goes in completely or not at all. "
+        "Exit status 0 when every file went in, 1 when any failed.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or glob patterns")
+    p.add_argument("--db", help=db_help)
+    p.add_argument("--json", action="store_true", help="print one JSON report per file")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="fill in a field the files do not carry (hardware, device, model, "
+        "precision, batch_size, kind, worker, git_commit, git_branch, run); repeatable",
+    )
+    p.add_argument(
+        "--mapping",
+        metavar="FILE",
+        help="column mapping (TOML or JSON) for CSV/JSON tables in a foreign layout",
+    )
+    p.set_defaults(handler=_cmd_ingest)
 
     p = sub.add_parser("status", help="print what a database holds")
     p.add_argument("--db", help=db_help)

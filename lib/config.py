@@ -50,6 +50,8 @@ class Settings:
     max_items_per_page: int = 50
     default_report_type: str = "performance"
     api_cache_time: int = 10
+    max_ingest_mb: int = 512
+    """Largest file one ingest accepts."""
 
     @property
     def refresh_choice(self) -> str:
@@ -63,6 +65,7 @@ class Settings:
 
 
 _INT_KEYS = {
+    "max_ingest_mb": (1, 100_000),
     "auto_refresh": (0, 86400),
     "max_items_per_page": (1, 10000),
     "api_cache_time": (0, 86400),

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from lib import store as store_mod
-from lib.ids import mix_ids, stable_id
+from lib.ids import mix_ids, series_id
 from lib.writer import Batch, append_in
 
 DEFAULT_RESULTS = 200_000
@@ -619,8 +619,7 @@ def build_world(seed: int, start: datetime, commits_in_window: int) -> World:
                             * batch**0.25
                         )
                         cv = platform.noise_cv * rng.uniform(0.6, 1.4)
-                        extra = f"browser={device.browser}" if device.browser else ""
-                        sid = stable_id(
+                        sid = series_id(
                             "benchmark",
                             "benchmarks.inference",
                             model.task,
@@ -629,7 +628,7 @@ def build_world(seed: int, start: datetime, commits_in_window: int) -> World:
                             device.name,
                             batch,
                             precision,
-                            extra,
+                            {"browser": device.browser} if device.browser else None,
                         )
                         add(
                             series_id=sid,
@@ -654,8 +653,8 @@ def build_world(seed: int, start: datetime, commits_in_window: int) -> World:
         for platform_name in case.platforms:
             pools = [i for key, i in pool_of.items() if key[0] == platform_name]
             for pool in pools[:1]:
-                sid = stable_id(
-                    case.kind, case.suite, case.name, None, platform_name, None, None, None, ""
+                sid = series_id(
+                    case.kind, case.suite, case.name, None, platform_name, None, None, None
                 )
                 add(
                     series_id=sid,

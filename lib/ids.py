@@ -28,3 +28,19 @@ def mix_ids(*columns: np.ndarray) -> np.ndarray:
             state = (state ^ (state >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
             state = state ^ (state >> np.uint64(31))
     return state.view(np.int64)
+
+
+def series_id(
+    kind: str,
+    suite: str | None,
+    name: str,
+    model: str | None,
+    hardware: str | None,
+    device: str | None,
+    batch_size: int | None,
+    precision: str | None,
+    extra: dict[str, str] | None = None,
+) -> int:
+    """The identity of a test or benchmark configuration over time (Conbench's "fingerprint")."""
+    extra_text = ",".join(f"{k}={v}" for k, v in sorted((extra or {}).items()))
+    return stable_id(kind, suite, name, model, hardware, device, batch_size, precision, extra_text)

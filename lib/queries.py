@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pandas as pd
 
-from lib.fleet import classify_workers
+from lib.fleet import STATES, classify_workers
 from lib.spec import FILTER_COLUMNS, QuerySpec
 
 BUCKET_LADDER_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
@@ -250,10 +250,7 @@ def summary(cur: duckdb.DuckDBPyConnection, now: datetime) -> dict:
         "test_cases": int(test_cases),
         "measurements": int(cur.execute("SELECT count(*) FROM measurements").fetchall()[0][0]),
         "runs": int(cur.execute("SELECT count(*) FROM runs").fetchall()[0][0]),
-        "workers": {
-            state: int((fleet["state"] == state).sum())
-            for state in ("active", "idle", "stale", "dead")
-        },
+        "workers": {state: int((fleet["state"] == state).sum()) for state in STATES},
         "first_result": first,
         "last_result": last,
     }

@@ -153,7 +153,7 @@ def test_worker_states_from_heartbeat_ages(cur, raw) -> None:
     assert set(cuda_only["hardware"]) == {"cuda"}
 
 
-def test_worker_without_heartbeats_is_judged_from_registration(tmp_path: Path) -> None:
+def test_worker_without_heartbeats_is_unknown(tmp_path: Path) -> None:
     store = open_store(tmp_path / "w.duckdb")
     with store.transaction() as cur:
         cur.execute(
@@ -164,7 +164,7 @@ def test_worker_without_heartbeats_is_judged_from_registration(tmp_path: Path) -
     with store.cursor() as cur:
         states = queries.workers(cur, NOW).set_index("worker_id")["state"]
     store.close()
-    assert states.to_dict() == {"gone": "dead", "new": "idle"}
+    assert states.to_dict() == {"gone": "unknown", "new": "unknown"}
 
 
 def test_summary_matches_the_raw_tables(cur, raw) -> None:
@@ -184,6 +184,7 @@ def test_summary_matches_the_raw_tables(cur, raw) -> None:
         "idle": int((live & last["current_task"].isna()).sum()),
         "stale": 2,
         "dead": 1,
+        "unknown": 0,
     }
     assert got["first_result"] == results["ts"].min()
 

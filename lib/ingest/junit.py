@@ -1,0 +1,248 @@
+"""JUnit XML from pytest, Maven Surefire, Jest, Go (gotestsum, go-junit-report) and ScalaTest.
+
+Read as a stream (``iterparse``; each test case is dropped once read, so memory stays bounded)
+through defusedxml, which refuses entity declarations and external entities: no billion laughs,
+no file disclosure. Facts from the wild (DESIGN.md section 6):
+
+- suites nest, and properties of an enclosing suite apply to everything inside it;
+- one ``<testcase>`` can hold several outcome elements: failure, then error, then skipped decide,
+  and a lone ``<flakyFailure>`` / ``<rerunFailure>`` means it passed on a retry;
+- the same classname and name can occur several times in one file: each is a result of its own;
+- ``time`` may carry a unit ("0.100s") or thousands separators, or be absent.
+
+Identity: a result's key is the file's content hash and the test case's position in the file,
+so the same report ingested twice (or from a copy) adds nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
+
+from lib.ingest.model import IngestError, Record, RunInfo, Source, WorkerInfo, parse_timestamp
+from lib.ingest.options import IngestOptions
+from lib.ingest.sink import Sink
+
+MAX_MESSAGE = 4000
+"""Characters of a failure message kept; full tracebacks belong in the CI log."""
+_OUTCOMES = ("failure", "error", "skipped")
+_RETRIED = ("flakyFailure", "flakyError", "rerunFailure", "rerunError")
+_PROPERTY_FIELDS = {
+    "hardware": "hardware",
+    "platform": "hardware",
+    "device": "device",
+    "model": "model",
+    "precision": "precision",
+    "batch_size": "batch_size",
+    "kind": "kind",
+    "test_type": "kind",
+}
+_RUN_PROPERTIES = {
+    "git_commit": "git_commit",
+    "commit": "git_commit",
+    "git_branch": "git_branch",
+    "branch": "git_branch",
+    "run": "run",
+    "build": "run",
+}
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def parse_time(text: str | None, where: str) -> float | None:
+    """Seconds from "1.5", "0.100s", "1,234.5" or nothing; negative or NaN is an error."""
+    if text is None or not text.strip():
+        return None
+    cleaned = text.strip().removesuffix("s").replace(",", "")
+    try:
+        value = float(cleaned)
+    except ValueError:
+        raise IngestError(where, f"attribute time={text!r} is not a number of seconds") from None
+    if not math.isfinite(value):
+        raise IngestError(where, f"attribute time={text!r} is not a finite number")
+    if value < 0:
+        raise IngestError(where, f"attribute time={text!r} is negative")
+    return value
+
+
+def _message(element: Element) -> str | None:
+    text = element.get("message") or (element.text or "").strip()
+    kind = element.get("type")
+    if kind and text and not text.startswith(kind):
+        text = f"{kind}: {text}"
+    text = text or kind
+    return text[:MAX_MESSAGE] if text else None
+
+
+class _Suite:
+    """A testsuite being read: what it contributes to the test cases inside it."""
+
+    def __init__(self, element: Element, parent: _Suite | None, where: str) -> None:
+        inherited = parent.properties if parent else {}
+        self.properties: dict[str, str] = dict(inherited)
+        self.name = element.get("name") or (parent.name if parent else None)
+        self.hostname = element.get("hostname") or (parent.hostname if parent else None)
+        stamp = element.get("timestamp")
+        self.start = parse_timestamp(stamp, where) if stamp else (parent.start if parent else None)
+        self.elapsed = 0.0
+
+
+def parse(source: Source, sink: Sink, options: IngestOptions) -> None:
+    digest = source.sha256
+    fallback = (
+        datetime.fromtimestamp(source.path.stat().st_mtime, UTC).replace(tzinfo=None)
+        if source.path
+        else datetime.now(UTC).replace(tzinfo=None)
+    )
+    suites: list[_Suite] = []
+    root_name: str | None = None
+    index = 0
+    seen_root = False
+    case: dict | None = None
+    with source.open() as handle:
+        events = iterparse(
+            handle,
+            events=("start", "end"),
+            forbid_dtd=False,
+            forbid_entities=True,
+            forbid_external=True,
+        )
+        try:
+            for event, element in events:
+                tag = _local(element.tag)
+                if not seen_root:
+                    seen_root = True
+                    if tag not in ("testsuites", "testsuite"):
+                        raise IngestError(
+                            source.name,
+                            f"root element is <{tag}>, not <testsuites> or <testsuite>",
+                            "Only JUnit XML reports are read.",
+                        )
+                    root_name = element.get("name")
+                if event == "start":
+                    if tag == "testsuite":
+                        suites.append(
+                            _Suite(
+                                element,
+                                suites[-1] if suites else None,
+                                f"{source.name} testsuite {element.get('name')!r}",
+                            )
+                        )
+                    elif tag == "testcase":
+                        index += 1
+                        case = {"outcomes": [], "retried": False}
+                    continue
+                # end events
+                if tag == "property" and suites:
+                    name, value = element.get("name"), element.get("value")
+                    if name and value is not None:
+                        target = (
+                            case.setdefault("properties", {})
+                            if case is not None
+                            else suites[-1].properties
+                        )
+                        target[name] = value
+                elif case is not None and tag in _OUTCOMES:
+                    case["outcomes"].append((tag, _message(element)))
+                elif case is not None and tag in _RETRIED:
+                    case["retried"] = True
+                elif tag == "testcase":
+                    sink.add(
+                        _record(source, digest, index, element, case, suites, root_name, fallback)
+                    )
+                    case = None
+                    element.clear()
+                elif tag == "testsuite":
+                    suites.pop()
+                    element.clear()
+        except ParseError as exc:
+            line, column = getattr(exc, "position", (None, None))
+            raise IngestError(
+                f"{source.name} line {line}, column {column}" if line else source.name,
+                f"is not well-formed XML ({str(exc).split(':')[0]})",
+                "The file may be truncated or not XML at all.",
+            ) from None
+        except DefusedXmlException as exc:
+            raise IngestError(
+                source.name,
+                f"declares XML entities or external references ({type(exc).__name__}), which "
+                "are refused: they can expand without bound or read local files",
+                "JUnit reports never need them.",
+            ) from None
+    if not seen_root:
+        raise IngestError(source.name, "holds no XML elements")
+
+
+def _record(
+    source: Source,
+    digest: str,
+    index: int,
+    element: Element,
+    case: dict,
+    suites: list[_Suite],
+    root_name: str | None,
+    fallback: datetime,
+) -> Record:
+    where = f"test case {index} ({element.get('classname') or ''}::{element.get('name') or ''})"
+    suite = suites[-1] if suites else None
+    duration = parse_time(element.get("time"), f"{source.name} {where}")
+    properties = dict(suite.properties if suite else {})
+    properties.update(case.get("properties", {}))
+
+    status, message = "passed", None
+    for wanted, label in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
+        found = [m for tag, m in case["outcomes"] if tag == wanted]
+        if found:
+            status, message = label, found[0]
+            break
+
+    stamp = element.get("timestamp")
+    if stamp:
+        ts = parse_timestamp(stamp, f"{source.name} {where}")
+    elif suite and suite.start:
+        ts = suite.start + timedelta(seconds=suite.elapsed)
+    else:
+        ts = fallback
+    if suite:
+        suite.elapsed += duration or 0.0
+
+    fields = {
+        ours: properties[theirs]
+        for theirs, ours in _PROPERTY_FIELDS.items()
+        if properties.get(theirs)
+    }
+    batch = fields.pop("batch_size", None)
+    run_fields = {
+        ours: properties[theirs]
+        for theirs, ours in _RUN_PROPERTIES.items()
+        if properties.get(theirs)
+    }
+    hostname = (suite.hostname if suite else None) or element.get("hostname")
+    return Record(
+        key=(digest, index),
+        name=element.get("name") or "",
+        suite=element.get("classname") or (suite.name if suite else None),
+        ts=ts,
+        status=status,
+        duration_s=duration,
+        message=message
+        if status != "passed"
+        else ("passed after a retry" if case["retried"] else None),
+        batch_size=int(batch) if batch and batch.isdigit() else None,
+        run=RunInfo(
+            key=run_fields.get("run") or digest,
+            name=run_fields.get("run") or root_name or source.name.rsplit("/", 1)[-1],
+            started_at=suites[0].start if suites and suites[0].start else None,
+            git_commit=run_fields.get("git_commit"),
+            git_branch=run_fields.get("git_branch"),
+        ),
+        worker=WorkerInfo(hostname, hostname=hostname) if hostname else None,
+        where=where,
+        **fields,
+    )

@@ -1,0 +1,175 @@
+"""What every parser produces and what can go wrong, independent of any file format.
+
+A parser turns one source (a file or uploaded bytes) into ``Record`` objects and hands them to a
+``Sink``; it names where each record came from (``where``) so that a bad value can be reported as
+"junit.xml line 34, attribute time: ...". Identity is explicit: ``Record.key`` holds what makes a
+result unique inside its format (never the file's path), so the same data ingested twice, or
+from a copy of the file, adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+
+class IngestError(Exception):
+    """A problem with the input, said for people: where it is, what is wrong, what to do."""
+
+    def __init__(self, where: str, problem: str, fix: str = "") -> None:
+        self.where, self.problem, self.fix = where, problem, fix
+        super().__init__(f"{where}: {problem}" + (f" {fix}" if fix else ""))
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """A metric a format reports: stored once with its unit and direction, never guessed later."""
+
+    name: str
+    unit: str
+    direction: str  # "higher", "lower" or "none"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The CI build or launch a result belongs to; ``key`` is its identity within the format."""
+
+    key: str
+    name: str | None = None
+    started_at: datetime | None = None
+    git_commit: str | None = None
+    git_branch: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    worker_id: str
+    hostname: str | None = None
+    hardware: str | None = None
+    device: str | None = None
+    os: str | None = None
+
+
+@dataclass(slots=True)
+class Record:
+    """One result: a test case execution or a benchmark measurement."""
+
+    key: tuple
+    """What makes this result unique within its format (with the format's name it gives the id)."""
+    name: str
+    ts: datetime | None
+    """Start time, naive UTC (``to_utc`` converts)."""
+    kind: str | None = None
+    """unit_test when neither the source nor the caller's defaults say otherwise."""
+    status: str = "passed"
+    suite: str | None = None
+    duration_s: float | None = None
+    message: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    model: str | None = None
+    model_family: str | None = None
+    modality: str | None = None
+    hardware: str | None = None
+    device: str | None = None
+    batch_size: int | None = None
+    precision: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    run: RunInfo | None = None
+    worker: WorkerInfo | None = None
+    where: str = ""
+    """Where in the source the record came from, for error messages ("line 34", "record 12")."""
+
+
+def to_utc(moment: datetime) -> datetime:
+    """Naive UTC from an aware datetime; a naive one is taken to be UTC already."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def parse_timestamp(text: str, where: str) -> datetime:
+    """ISO-8601 (with or without zone, 'Z' allowed) to naive UTC, or a precise error."""
+    try:
+        return to_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+    except ValueError:
+        raise IngestError(where, f"{text!r} is not an ISO-8601 timestamp") from None
+
+
+def from_epoch(value: float, unit: str = "s") -> datetime:
+    """Naive UTC from seconds or milliseconds since the epoch."""
+    seconds = value / 1000.0 if unit == "ms" else value
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+
+
+class Source:
+    """One input: a file on disk or uploaded bytes, with a name for messages."""
+
+    def __init__(self, name: str, path: Path | None = None, data: bytes | None = None) -> None:
+        if (path is None) == (data is None):
+            raise ValueError("a source is either a path or bytes")
+        self.name, self.path, self._data = name, path, data
+        self._sha256: str | None = None
+
+    @classmethod
+    def from_path(cls, path: Path) -> Source:
+        return cls(str(path), path=path)
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> Source:
+        return cls(name, data=data)
+
+    @property
+    def size(self) -> int:
+        return len(self._data) if self._data is not None else self.path.stat().st_size
+
+    def open(self) -> BinaryIO:
+        return io.BytesIO(self._data) if self._data is not None else self.path.open("rb")
+
+    def head(self, size: int = 4096) -> bytes:
+        with self.open() as handle:
+            return handle.read(size)
+
+    def read_bytes(self) -> bytes:
+        with self.open() as handle:
+            return handle.read()
+
+    def read_text(self) -> str:
+        """The whole source as UTF-8 text (BOM allowed), or where the bytes stop being UTF-8."""
+        data = self.read_bytes()
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise IngestError(
+                f"{self.name} line {line}",
+                f"byte {exc.start} (0x{data[exc.start]:02x}) is not valid UTF-8",
+                "Save the file as UTF-8.",
+            ) from None
+
+    def lines(self) -> Iterator[tuple[int, str]]:
+        """Numbered UTF-8 lines, decoded one at a time (bounded memory)."""
+        with self.open() as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise IngestError(
+                        f"{self.name} line {number}",
+                        f"byte {exc.start + 1} of the line is not valid UTF-8",
+                        "Save the file as UTF-8.",
+                    ) from None
+
+    @property
+    def sha256(self) -> str:
+        """Content hash: the identity of a file whose records carry none of their own."""
+        if self._sha256 is None:
+            digest = hashlib.sha256()
+            with self.open() as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            self._sha256 = digest.hexdigest()
+        return self._sha256

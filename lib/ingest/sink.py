@@ -1,0 +1,376 @@
+"""Where parsed records go: validated one by one, buffered, written in columnar chunks.
+
+Both ways in end in ``Sink._write``: record-by-record parsers (JUnit, benchmark JSON) call
+``add``; table-shaped inputs (CSV, Parquet, JSON Lines) call ``add_table`` with the canonical
+columns, so a million rows never pass through Python one at a time. Ids are computed in bulk:
+``series_id`` in Python for the few distinct configurations (the same function the demo uses),
+``result_id`` and ``run_id`` in DuckDB from an md5 of the format and the record's key (stable
+across versions, unlike DuckDB's ``hash``). Everything happens inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lib.ids import series_id
+from lib.ingest.model import IngestError, MetricDef, Record, RunInfo, WorkerInfo
+from lib.schema import DIRECTIONS, KINDS, STATUSES
+from lib.writer import Batch, append_in
+
+CANONICAL: dict[str, pa.DataType] = {
+    "result_key": pa.string(),
+    "ts": pa.timestamp("us"),
+    "kind": pa.string(),
+    "suite": pa.string(),
+    "name": pa.string(),
+    "status": pa.string(),
+    "duration_s": pa.float64(),
+    "message": pa.string(),
+    "model": pa.string(),
+    "model_family": pa.string(),
+    "modality": pa.string(),
+    "hardware": pa.string(),
+    "device": pa.string(),
+    "batch_size": pa.int32(),
+    "precision": pa.string(),
+    "extra_key": pa.string(),
+    "worker_id": pa.string(),
+    "hostname": pa.string(),
+    "worker_hardware": pa.string(),
+    "worker_device": pa.string(),
+    "os": pa.string(),
+    "run_key": pa.string(),
+    "run_name": pa.string(),
+    "run_started_at": pa.timestamp("us"),
+    "git_commit": pa.string(),
+    "git_branch": pa.string(),
+}
+"""The columns of a chunk of results, whichever parser made it."""
+METRIC_COLUMNS: dict[str, pa.DataType] = {
+    "result_key": pa.string(),
+    "metric": pa.string(),
+    "value": pa.float64(),
+}
+IDENTITY = (
+    "kind",
+    "suite",
+    "name",
+    "model",
+    "hardware",
+    "device",
+    "batch_size",
+    "precision",
+    "extra_key",
+)
+EXTRA_SEPARATOR = "\x1f"
+
+
+def extra_key(extra: dict[str, str]) -> str | None:
+    """Extra dimensions as one canonical string (sorted), None when there are none."""
+    if not extra:
+        return None
+    return EXTRA_SEPARATOR.join(f"{k}={extra[k]}" for k in sorted(extra))
+
+
+def _extra_from_key(key: str | None) -> list[tuple[str, str]]:
+    if not key:
+        return []
+    return [tuple(part.split("=", 1)) for part in key.split(EXTRA_SEPARATOR)]  # type: ignore[misc]
+
+
+def _id_sql(column: str) -> str:
+    """A stable signed 64-bit id from ``prefix || column`` (prefix is the first parameter)."""
+    return (
+        f"CAST(CAST(md5_number_lower(? || chr(31) || {column}) AS HUGEINT) "
+        "- 9223372036854775808 AS BIGINT)"
+    )
+
+
+class Sink:
+    """Collects one source's results and writes them in chunks inside one transaction."""
+
+    def __init__(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        fmt: str,
+        source_name: str,
+        chunk_size: int = 20_000,
+        defaults: dict[str, str] | None = None,
+    ) -> None:
+        self.cur, self.fmt, self.source_name, self.chunk_size = cur, fmt, source_name, chunk_size
+        self.defaults = dict(defaults or {})
+        self.parsed: Counter[str] = Counter()
+        self.added: Counter[str] = Counter()
+        self._columns: dict[str, list] = {name: [] for name in CANONICAL}
+        self._metric_rows: dict[str, list] = {name: [] for name in METRIC_COLUMNS}
+        self._metrics = {row[0] for row in cur.execute("SELECT name FROM metrics").fetchall()}
+
+    # ------------------------------------------------------------------ definitions
+
+    def define(self, metrics: Iterable[MetricDef]) -> None:
+        """Make metrics known (unit and direction); one already in the store keeps its own."""
+        new = [m for m in metrics if m.name not in self._metrics]
+        for m in new:
+            if m.direction not in DIRECTIONS:
+                raise ValueError(f"metric {m.name}: direction {m.direction!r} not in {DIRECTIONS}")
+        if new:
+            table = pa.table(
+                {
+                    "name": [m.name for m in new],
+                    "unit": [m.unit for m in new],
+                    "direction": [m.direction for m in new],
+                    "description": [m.description or None for m in new],
+                }
+            )
+            self._count(append_in(self.cur, Batch(metrics=table)))
+            self._metrics.update(m.name for m in new)
+
+    def knows(self, metric: str) -> bool:
+        return metric in self._metrics
+
+    # ------------------------------------------------------------------ records
+
+    def _fail(self, record: Record, field: str, problem: str) -> None:
+        where = f"{self.source_name} {record.where}".strip()
+        raise IngestError(where, f"{field}: {problem}")
+
+    def _apply_defaults(self, record: Record) -> None:
+        d = self.defaults
+        for field in ("hardware", "device", "model", "precision", "kind"):
+            if getattr(record, field) is None and d.get(field):
+                setattr(record, field, d[field])
+        if record.batch_size is None and d.get("batch_size"):
+            record.batch_size = int(d["batch_size"])
+        if record.kind is None:
+            record.kind = "unit_test"
+        if record.worker is None and d.get("worker"):
+            record.worker = WorkerInfo(d["worker"], hostname=d["worker"])
+        if any(d.get(k) for k in ("run", "git_commit", "git_branch")):
+            run = record.run or RunInfo(key=f"{d.get('run')}|{d.get('git_commit')}")
+            record.run = replace(
+                run,
+                name=run.name or d.get("run"),
+                git_commit=run.git_commit or d.get("git_commit"),
+                git_branch=run.git_branch or d.get("git_branch"),
+            )
+
+    def add(self, record: Record) -> None:
+        """Validate one record and buffer it; flushes a chunk when the buffer is full."""
+        self._apply_defaults(record)
+        if not record.name or not str(record.name).strip():
+            self._fail(record, "name", "is missing (every result needs a test or benchmark name)")
+        if record.ts is None:
+            self._fail(record, "timestamp", "is missing")
+        if record.status not in STATUSES:
+            self._fail(record, "status", f"{record.status!r} is not one of {', '.join(STATUSES)}")
+        if record.kind not in KINDS:
+            self._fail(record, "kind", f"{record.kind!r} is not one of {', '.join(KINDS)}")
+        if record.duration_s is not None:
+            if not math.isfinite(record.duration_s):
+                self._fail(record, "duration", f"{record.duration_s} is not a finite number")
+            if record.duration_s < 0:
+                self._fail(record, "duration", f"{record.duration_s} is negative")
+        for metric, value in record.metrics.items():
+            if metric not in self._metrics:
+                self._fail(
+                    record, f"metric {metric}", "was never defined with a unit and direction"
+                )
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                self._fail(record, f"metric {metric}", f"{value!r} is not a finite number")
+        key = (
+            self.fmt
+            + "\x1f"
+            + "\x1f".join("" if part is None else str(part) for part in record.key)
+        )
+        run, worker = record.run, record.worker
+        values = {
+            "result_key": key,
+            "ts": record.ts,
+            "kind": record.kind,
+            "suite": record.suite,
+            "name": str(record.name),
+            "status": record.status,
+            "duration_s": record.duration_s,
+            "message": record.message,
+            "model": record.model,
+            "model_family": record.model_family,
+            "modality": record.modality,
+            "hardware": record.hardware,
+            "device": record.device,
+            "batch_size": record.batch_size,
+            "precision": record.precision,
+            "extra_key": extra_key(record.extra),
+            "worker_id": worker and worker.worker_id,
+            "hostname": worker and worker.hostname,
+            "worker_hardware": worker and worker.hardware,
+            "worker_device": worker and worker.device,
+            "os": worker and worker.os,
+            "run_key": run and run.key,
+            "run_name": run and run.name,
+            "run_started_at": run and run.started_at,
+            "git_commit": run and run.git_commit,
+            "git_branch": run and run.git_branch,
+        }
+        for name, value in values.items():
+            self._columns[name].append(value)
+        for metric, value in record.metrics.items():
+            self._metric_rows["result_key"].append(key)
+            self._metric_rows["metric"].append(metric)
+            self._metric_rows["value"].append(float(value))
+        if len(self._columns["result_key"]) >= self.chunk_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._columns["result_key"]:
+            return
+        table = pa.table(
+            {name: pa.array(values, CANONICAL[name]) for name, values in self._columns.items()}
+        )
+        metrics = pa.table(
+            {
+                name: pa.array(values, METRIC_COLUMNS[name])
+                for name, values in self._metric_rows.items()
+            }
+        )
+        self._columns = {name: [] for name in CANONICAL}
+        self._metric_rows = {name: [] for name in METRIC_COLUMNS}
+        self._write(table, metrics)
+
+    def add_table(self, table: pa.Table, metrics: pa.Table | None = None) -> None:
+        """Write a validated chunk in canonical columns (missing ones are NULL).
+
+        ``result_key`` must already hold the format's identity; metrics come in long form.
+        """
+        columns = {}
+        for name, kind in CANONICAL.items():
+            if name in table.column_names:
+                columns[name] = table.column(name).cast(kind)
+            else:
+                columns[name] = pa.nulls(table.num_rows, kind)
+        prefix = pa.scalar(self.fmt + "\x1f")
+        columns["result_key"] = pc.binary_join_element_wise(prefix, columns["result_key"], "")
+        if metrics is None:
+            metrics = pa.table({n: pa.array([], t) for n, t in METRIC_COLUMNS.items()})
+        else:
+            metrics = metrics.set_column(
+                0,
+                "result_key",
+                pc.binary_join_element_wise(prefix, metrics.column("result_key"), ""),
+            )
+        self._write(pa.table(columns), metrics)
+
+    # ------------------------------------------------------------------ writing
+
+    def _count(self, added: dict[str, int]) -> None:
+        self.added.update({k: v for k, v in added.items() if v})
+
+    def _write(self, table: pa.Table, metrics: pa.Table) -> None:
+        cur = self.cur
+        cur.register("_in", table)
+        cur.register("_in_metrics", metrics)
+        for status, count in cur.execute(
+            "SELECT status, count(*) FROM _in GROUP BY ALL"
+        ).fetchall():
+            self.parsed[status] += count
+        self.parsed["results"] += table.num_rows
+        self.parsed["measurements"] += metrics.num_rows
+
+        identities = cur.execute(
+            f"SELECT {', '.join(IDENTITY)}, any_value(model_family), any_value(modality) "  # noqa: S608
+            "FROM _in GROUP BY ALL"
+        ).fetchall()
+        series: dict[str, list[Any]] = {
+            name: [] for name in (*IDENTITY, "model_family", "modality")
+        }
+        ids = []
+        for row in identities:
+            for name, value in zip(series, row, strict=True):
+                series[name].append(value)
+            kind, suite, name, model, hardware, device, batch, precision, extra = row[:9]
+            ids.append(
+                series_id(
+                    kind,
+                    suite,
+                    name,
+                    model,
+                    hardware,
+                    device,
+                    batch,
+                    precision,
+                    dict(_extra_from_key(extra)),
+                )
+            )
+        series_table = pa.table(
+            {
+                "series_id": pa.array(ids, pa.int64()),
+                **{
+                    name: pa.array(values, CANONICAL.get(name, pa.string()))
+                    for name, values in series.items()
+                },
+            }
+        )
+        cur.register("_series", series_table)
+        join = " AND ".join(f"i.{c} IS NOT DISTINCT FROM s.{c}" for c in IDENTITY)
+        cur.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _keyed AS
+                SELECT i.*, s.series_id, {_id_sql("i.result_key")} AS result_id,
+                       CASE WHEN i.run_key IS NULL THEN NULL ELSE {_id_sql("i.run_key")} END AS run_id
+                FROM _in AS i JOIN _series AS s ON {join}""",  # noqa: S608
+            [self.fmt, "run"],
+        )
+        batch = Batch(
+            series=series_table.drop_columns(["extra_key"]).append_column(
+                "extra",
+                pa.array(
+                    [_extra_from_key(key) or None for key in series["extra_key"]],
+                    pa.map_(pa.string(), pa.string()),
+                ),
+            ),
+            runs=cur.sql(
+                """SELECT run_id, any_value(run_name) AS name, ? AS source,
+                          coalesce(min(run_started_at), min(ts)) AS started_at,
+                          any_value(git_commit) AS git_commit, any_value(git_branch) AS git_branch
+                   FROM _keyed WHERE run_id IS NOT NULL GROUP BY run_id""",
+                params=[self.fmt],
+            ).to_arrow_table(),
+            workers=cur.sql(
+                """SELECT worker_id, any_value(hostname) AS hostname,
+                          any_value(worker_hardware) AS hardware,
+                          any_value(worker_device) AS device, any_value(os) AS os,
+                          min(ts) AS registered_at
+                   FROM _keyed WHERE worker_id IS NOT NULL GROUP BY worker_id"""
+            ).to_arrow_table(),
+            results=cur.sql(
+                """SELECT result_id, series_id, run_id, worker_id, ts, status, duration_s, message
+                   FROM _keyed"""
+            ).to_arrow_table(),
+            measurements=cur.sql(
+                """SELECT k.result_id, k.series_id, k.ts, m.metric, m.value
+                   FROM _in_metrics AS m JOIN _keyed AS k USING (result_key)"""
+            ).to_arrow_table(),
+        )
+        self._count(append_in(cur, batch))
+        for name in ("_in", "_in_metrics", "_series"):
+            cur.unregister(name)
+        cur.execute("DROP TABLE _keyed")
+
+    def finish(self) -> dict[str, int]:
+        """Write what is buffered; return counts of what the source held and what was new."""
+        self.flush()
+        return {
+            "results": self.parsed["results"],
+            "passed": self.parsed["passed"],
+            "failed": self.parsed["failed"],
+            "errors": self.parsed["error"],
+            "skipped": self.parsed["skipped"],
+            "measurements": self.parsed["measurements"],
+            "added": self.added["results"],
+        }
