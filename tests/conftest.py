@@ -17,6 +17,37 @@ NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 """The demo fixtures end at the start of the test session."""
 
 
+SHARED_DATA = PROJECT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data beside the checkout: real result files. CI always has it; elsewhere the
+    tests that need it skip, saying why."""
+    if not SHARED_DATA.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{SHARED_DATA} is missing, but CI must have the shared data")
+        pytest.skip(f"{SHARED_DATA} is not here (it sits beside the checkout in CI)")
+    return SHARED_DATA
+
+
+@pytest.fixture()
+def empty_store(tmp_path: Path):
+    """A new, empty store in a temporary folder, closed afterwards."""
+    store = open_store(tmp_path / "ingest.duckdb")
+    yield store
+    store.close()
+
+
+def table_counts(store) -> dict[str, int]:
+    """Rows per table: compare before and after to prove a failed ingest changed nothing."""
+    with store.cursor() as cur:
+        return {
+            t: cur.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+            for t in ("results", "series", "measurements", "runs", "workers", "metrics")
+        }
+
+
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 30,000-result, 14-day demo database (seed 7), shared read-only by most tests."""

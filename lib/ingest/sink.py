@@ -255,6 +255,7 @@ class Sink:
                 columns[name] = table.column(name).cast(kind)
             else:
                 columns[name] = pa.nulls(table.num_rows, kind)
+        columns = self._table_defaults(columns, table.num_rows)
         prefix = pa.scalar(self.fmt + "\x1f")
         columns["result_key"] = pc.binary_join_element_wise(prefix, columns["result_key"], "")
         if metrics is None:
@@ -266,6 +267,33 @@ class Sink:
                 pc.binary_join_element_wise(prefix, metrics.column("result_key"), ""),
             )
         self._write(pa.table(columns), metrics)
+
+    def _table_defaults(self, columns: dict[str, pa.Array], rows: int) -> dict[str, pa.Array]:
+        """``add_table``'s version of ``_apply_defaults``: fill NULLs with the caller's values."""
+        d = self.defaults
+        targets = {
+            "hardware": "hardware",
+            "device": "device",
+            "model": "model",
+            "precision": "precision",
+            "kind": "kind",
+            "batch_size": "batch_size",
+            "worker": "worker_id",
+            "git_commit": "git_commit",
+            "git_branch": "git_branch",
+            "run": "run_name",
+        }
+        for key, column in targets.items():
+            if d.get(key):
+                value = pa.scalar(d[key]).cast(CANONICAL[column])
+                columns[column] = pc.fill_null(columns[column], value)
+        columns["kind"] = pc.fill_null(columns["kind"], pa.scalar("unit_test"))
+        if d.get("worker"):
+            columns["hostname"] = pc.fill_null(columns["hostname"], pa.scalar(d["worker"]))
+        if any(d.get(k) for k in ("run", "git_commit")):
+            run_key = pa.scalar(f"{d.get('run')}|{d.get('git_commit')}")
+            columns["run_key"] = pc.fill_null(columns["run_key"], run_key)
+        return columns
 
     # ------------------------------------------------------------------ writing
 
