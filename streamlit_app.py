@@ -25,8 +25,10 @@ st.caption(
 
 if agg.summary()["results"] == 0:
     st.info(
-        f"The database `{store.path}` holds no results yet. Load demo data with "
-        f"`dtd demo --db {store.path}` (stop the dashboard first: one process owns the file).",
+        f"The database `{store.path}` holds no results yet. Upload result files on the Data "
+        "page, or stop the dashboard (one process owns the file) and run "
+        f"`dtd ingest --db {store.path} PATH...` for your reports, or "
+        f"`dtd demo --db {store.path}` for demo data.",
         icon=":material/inbox:",
     )
     st.stop()
@@ -80,6 +82,11 @@ tiles[4].metric(
 tiles[5].metric(
     "Dead workers", int(states.get("dead", 0)), help="No heartbeat for 10 intervals or more."
 )
+if states.get("unknown", 0):
+    st.caption(
+        f"{int(states['unknown'])} more workers are known only from result files (such as a JUnit "
+        "report's hostname); without heartbeats nothing says whether they are alive."
+    )
 
 left, right = st.columns(2)
 over_time = agg.status_over_time(spec)

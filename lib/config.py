@@ -52,6 +52,8 @@ class Settings:
     api_cache_time: int = 10
     max_ingest_mb: int = 512
     """Largest file one ingest accepts."""
+    inbox: str = ""
+    """A folder the dashboard watches for result files ("" = none)."""
 
     @property
     def refresh_choice(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.ui import context, panels, sidebar
+from lib.ui import context, panels, sidebar, uploads
 
 context.page("Data")
 
@@ -34,6 +34,15 @@ tiles[2].metric("Benchmark series", f"{summary['benchmark_series']:,}")
 tiles[3].metric("Test cases", f"{summary['test_cases']:,}")
 tiles[4].metric("Runs", f"{summary['runs']:,}")
 tiles[5].metric("Workers", f"{sum(summary['workers'].values()):,}")
+
+st.subheader("Add results")
+st.caption(
+    "JUnit XML, pytest-benchmark, Google Benchmark, github-action-benchmark (data.js), asv, "
+    "CSV / TSV / Parquet / JSON Lines / JSON in the documented columns, MLPerf summaries, and the "
+    "seed framework's benchmark database. Each file goes in completely or not at all; the same "
+    "file twice adds nothing. From a script: `dtd ingest PATH...`."
+)
+uploads.render(store, context.ingest_options(settings))
 
 st.subheader("Metrics")
 st.caption("Direction is stored, never guessed: it decides what counts as a regression.")

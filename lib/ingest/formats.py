@@ -108,6 +108,8 @@ def detect(source: Source) -> Format:
             return FORMATS["google-benchmark"]
         if '"result_columns"' in text or ('"commit_hash"' in text and '"env_name"' in text):
             return FORMATS["asv"]
+        if '"entries"' in text and '"benches"' in text:
+            return FORMATS["github-action-benchmark"]  # its plain-JSON output
         if name.endswith(ASV_METADATA):
             raise IngestError(
                 source.name,
@@ -135,3 +137,24 @@ def _is_json_object(line: str) -> bool:
         return isinstance(json.loads(line), dict)
     except ValueError:
         return False
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What an upload looks like before it goes in: its format (or why none) and its start."""
+
+    format: str | None
+    problem: str | None
+    head: str
+
+
+def preview(source: Source, lines: int = 12) -> Preview:
+    try:
+        fmt = detect(source)
+    except IngestError as exc:
+        return Preview(None, str(exc), "")
+    if fmt.name in ("parquet", "seed-db"):
+        return Preview(fmt.title, None, f"(binary file, {source.size:,} bytes)")
+    text = source.head(16384).decode("utf-8", "replace").splitlines()
+    shown = [line if len(line) <= 200 else line[:200] + " ..." for line in text[:lines]]
+    return Preview(fmt.title, None, "\n".join(shown))

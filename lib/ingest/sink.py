@@ -71,6 +71,9 @@ IDENTITY = (
     "extra_key",
 )
 EXTRA_SEPARATOR = "\x1f"
+MAX_NAME = 4096
+"""Longest test or suite name accepted: parametrised names run to hundreds of characters,
+never to megabytes."""
 
 
 def extra_key(extra: dict[str, str]) -> str | None:
@@ -167,6 +170,11 @@ class Sink:
         self._apply_defaults(record)
         if not record.name or not str(record.name).strip():
             self._fail(record, "name", "is missing (every result needs a test or benchmark name)")
+        for field in ("name", "suite"):
+            value = getattr(record, field)
+            if value is not None and len(str(value)) > MAX_NAME:
+                self._fail(record, field, f"is {len(str(value)):,} characters long; the limit is "
+                           f"{MAX_NAME:,}")
         if record.ts is None:
             self._fail(record, "timestamp", "is missing")
         if record.status not in STATUSES:

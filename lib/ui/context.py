@@ -11,6 +11,7 @@ import streamlit as st
 
 from lib import demo
 from lib.config import PROJECT_ROOT, ConfigError, Settings, load_settings
+from lib.ingest import IngestOptions, inbox
 from lib.store import Store, StoreError, inspect_file, is_open, open_store
 
 PAGE_ICON = str(PROJECT_ROOT / "assets" / "icon.png")
@@ -66,6 +67,10 @@ def _ensure_default_demo(settings: Settings) -> None:
             demo.generate(path, live=True)
 
 
+def ingest_options(settings: Settings) -> IngestOptions:
+    return IngestOptions(max_bytes=settings.max_ingest_mb * 1024 * 1024)
+
+
 def settings_or_stop() -> Settings:
     try:
         return load_settings(secrets=_secrets())
@@ -80,6 +85,12 @@ def store_or_stop(settings: Settings) -> Store:
         store = open_store(settings.db_path)
     except StoreError as exc:
         stop_with(str(exc))
+    if settings.inbox:
+        try:
+            inbox.watch(store, settings.inbox, options=ingest_options(settings))
+        except OSError as exc:
+            st.warning(f"The inbox folder {settings.inbox} cannot be watched: {exc}",
+                       icon=":material/warning:")
     try:
         demo.catch_up(store)
     except (StoreError, duckdb.Error) as exc:

@@ -1,0 +1,137 @@
+"""The ways in besides the Python function: dtd ingest, the inbox folder, the Data page upload."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from lib.ingest.inbox import Inbox, watch
+from lib.store import open_store, release
+from tests.conftest import table_counts
+from tests.test_ingest_junit import GOOD
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+DTD = shutil.which("dtd", path=str(Path(sys.executable).parent)) or "dtd"
+BAD = b'<testsuite><testcase name="t" time="-3"/></testsuite>'
+
+
+def _dtd(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DTD_")}
+    return subprocess.run([DTD, *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_cli_ingest_reports_each_file_and_exits_1_when_any_failed(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "good.xml").write_bytes(GOOD)
+    (tmp_path / "in" / "bad.xml").write_bytes(BAD)
+    (tmp_path / "in" / "notes.md").write_text("ignored by the folder walk")
+    db = tmp_path / "x.duckdb"
+    out = _dtd(
+        "ingest", "--db", str(db), "--json", str(tmp_path / "in"), str(tmp_path / "missing.xml")
+    )
+    assert out.returncode == 1, out.stderr
+    reports = {Path(r["path"]).name: r for r in json.loads(out.stdout)}
+    assert set(reports) == {"good.xml", "bad.xml", "missing.xml"}
+    good, bad = reports["good.xml"], reports["bad.xml"]
+    assert (good["status"], good["format"], good["results"], good["failed"]) == (
+        "ok",
+        "junit",
+        7,
+        1,
+    )
+    assert bad["status"] == "error" and "time='-3' is negative" in bad["error"]
+    assert "no such file or folder" in reports["missing.xml"]["error"]
+    assert set(good) >= {
+        "path",
+        "format",
+        "results",
+        "passed",
+        "failed",
+        "errors",
+        "skipped",
+        "status",
+        "error",
+    }
+    again = _dtd("ingest", "--db", str(db), str(tmp_path / "in" / "good.xml"))
+    assert again.returncode == 0 and ", 0 new," in again.stdout
+    status = json.loads(_dtd("status", "--db", str(db), "--json").stdout)
+    assert status["results"] == 7 and status["failed"] == 1
+
+
+def test_cli_rejects_an_unknown_set_key(tmp_path: Path) -> None:
+    out = _dtd("ingest", "--db", str(tmp_path / "x.duckdb"), "--set", "colour=red", "x.xml")
+    assert out.returncode == 2 and "--set 'colour=red'" in out.stderr
+
+
+def test_inbox_takes_settled_files_and_keeps_everything(empty_store, tmp_path: Path) -> None:
+    folder = tmp_path / "inbox"
+    inbox = Inbox(empty_store, folder)
+    (folder / "good.xml").write_bytes(GOOD)
+    (folder / "bad.xml").write_bytes(BAD)
+    (folder / "copying.xml.part").write_bytes(GOOD)
+    assert inbox.scan() == []  # first sight: wait until the files hold still
+    reports = {Path(r.path).name: r for r in inbox.scan()}
+    assert reports["good.xml"].status == "ok" and reports["bad.xml"].status == "error"
+    assert (folder / "processed" / "good.xml").read_bytes() == GOOD
+    assert (folder / "failed" / "bad.xml").read_bytes() == BAD
+    error = (folder / "failed" / "bad.xml.error.txt").read_text()
+    assert "bad.xml was not ingested" in error and "is negative" in error
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["copying.xml.part"]
+    assert table_counts(empty_store)["results"] == 7
+    # The same report dropped in again is taken, adds nothing, and keeps both copies.
+    (folder / "good.xml").write_bytes(GOOD)
+    [again] = inbox.scan(settle=False)
+    assert again.added == 0 and (folder / "processed" / "good.1.xml").exists()
+
+
+def test_inbox_watcher_thread_ingests_a_dropped_file(empty_store, tmp_path: Path) -> None:
+    folder = tmp_path / "watched"
+    thread = watch(empty_store, folder, interval_s=0.2)
+    assert watch(empty_store, folder, interval_s=0.2) is thread  # one watcher per folder
+    (folder / "report.xml").write_bytes(GOOD)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (folder / "processed" / "report.xml").exists():
+        time.sleep(0.1)
+    assert (folder / "processed" / "report.xml").exists()
+    assert table_counts(empty_store)["results"] == 7
+
+
+def test_data_page_upload_previews_then_ingests(monkeypatch, tmp_path: Path) -> None:
+    db = tmp_path / "upload.duckdb"
+    open_store(db)
+    monkeypatch.setenv("DTD_DB", str(db))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/1_Data.py").run()
+    at.file_uploader(key="uploads").set_value(
+        [
+            ("good.xml", GOOD, "text/xml"),
+            ("bad.xml", BAD, "text/xml"),
+            ("notes.txt", b"hello", "text/plain"),
+        ]
+    ).run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(m.value for m in at.markdown)
+    assert "good.xml** · " in text and "JUnit XML" in text
+    assert any("notes.txt: is not in a format dtd reads" in e.value for e in at.error)
+    button = at.button(key="ingest")
+    assert button.label == "Ingest 2 files"
+    button.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    successes = [s.value for s in at.success]
+    assert any(
+        "7 results (4 passed, 1 failed, 1 errors, 1 skipped)" in s and "7 new" in s
+        for s in successes
+    )
+    assert any("bad.xml" in e.value and "is negative" in e.value for e in at.error)
+    store = open_store(db)
+    assert table_counts(store)["results"] == 7
+    assert [m.value for m in at.metric][0] == "7"  # the page's own totals moved on
+    release(db)
