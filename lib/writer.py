@@ -54,18 +54,17 @@ def append_in(cur: duckdb.DuckDBPyConnection, batch: Batch) -> dict[str, int]:
         # Time order on disk keeps DuckDB's zone maps useful for time-range filters.
         order = " ORDER BY ts" if table in _TIME_ORDERED else ""
         cur.register(view, frame)
-        before = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]  # noqa: S608
         # Table and key names come from _KEYS, never from input. On failure the caller's
         # transaction is rolled back and its cursor closed, which drops the registration too.
-        cur.execute(
+        # DuckDB answers an INSERT with the number of rows it inserted.
+        added[table] = cur.execute(
             f"INSERT INTO {table} BY NAME "  # noqa: S608
             f"SELECT DISTINCT ON ({', '.join(keys)}) * FROM {view} AS incoming "
             f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS existing WHERE "
             + " AND ".join(f"existing.{k} = incoming.{k}" for k in keys)
             + ")"
             + order
-        )
-        added[table] = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] - before  # noqa: S608
+        ).fetchall()[0][0]
         cur.unregister(view)
     return added
 
