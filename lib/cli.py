@@ -170,16 +170,20 @@ def _cmd_inbox(args: argparse.Namespace) -> int:
     settings = load_settings(secrets=read_secrets_files(), db_override=args.db)
     store = open_store(settings.db_path)
     inbox = Inbox(store, args.folder, IngestOptions(max_bytes=settings.max_ingest_mb * 1024 * 1024))
-    print(f"Watching {inbox.folder} for result files (into {store.path}); Ctrl-C stops.",
-          file=sys.stderr)
+    print(
+        f"Watching {inbox.folder} for result files (into {store.path}); Ctrl-C stops.",
+        file=sys.stderr,
+    )
     failures = 0
     try:
         while True:
             for r in inbox.scan(settle=not args.once):
                 failures += r.status != "ok"
-                print(f"{'ok' if r.status == 'ok' else 'error'}  {r.path}"
-                      + (f": {r.results:,} results" if r.status == "ok" else f": {r.error}"),
-                      flush=True)
+                print(
+                    f"{'ok' if r.status == 'ok' else 'error'}  {r.path}"
+                    + (f": {r.results:,} results" if r.status == "ok" else f": {r.error}"),
+                    flush=True,
+                )
             if args.once:
                 return 1 if failures else 0
             time.sleep(args.interval)
@@ -256,14 +260,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_ingest)
 
     p = sub.add_parser(
-        "inbox", help="watch a folder: ingest files dropped in, move them to processed/ or failed/",
+        "inbox",
+        help="watch a folder: ingest files dropped in, move them to processed/ or failed/",
         description="Only one process may own the database: use this when the dashboard is not "
-        "running, or set DTD_INBOX so the dashboard watches the folder itself.")
+        "running, or set DTD_INBOX so the dashboard watches the folder itself.",
+    )
     p.add_argument("folder")
     p.add_argument("--db", help=db_help)
     p.add_argument("--once", action="store_true", help="take what is there now, then exit")
-    p.add_argument("--interval", type=_bounded(float, 0.2, 3600, "--interval"), default=2.0,
-                   help="seconds between scans (default %(default)s)")
+    p.add_argument(
+        "--interval",
+        type=_bounded(float, 0.2, 3600, "--interval"),
+        default=2.0,
+        help="seconds between scans (default %(default)s)",
+    )
     p.set_defaults(handler=_cmd_inbox)
 
     p = sub.add_parser("status", help="print what a database holds")

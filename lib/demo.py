@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -871,9 +872,16 @@ def _worker_windows(
 
 
 def simulate(
-    world: World, t0: datetime, t1: datetime, n: int, rng: np.random.Generator, dead_at: datetime
+    world: World,
+    t0: datetime,
+    t1: datetime,
+    n: int,
+    rng: np.random.Generator,
+    dead_at: datetime,
+    heartbeats_from: datetime | None = None,
 ) -> Batch:
-    """About ``n`` results between ``t0`` and ``t1`` (fewer where a worker was down)."""
+    """About ``n`` results between ``t0`` and ``t1`` (fewer where a worker was down), and the
+    heartbeats of the window after ``heartbeats_from`` (default: its last day)."""
     s = world.series
     start_us, t0_us, t1_us = _to_us(world.start), _to_us(t0), _to_us(t1)
     ts = np.sort(rng.integers(t0_us, t1_us, size=n))
@@ -1005,21 +1013,34 @@ def simulate(
         results=results,
         measurements=measurements,
         runs=runs,
-        heartbeats=_heartbeats(world, t0_us, t1_us, _to_us(dead_at), rng),
+        heartbeats=_heartbeats(
+            world,
+            t0_us,
+            t1_us,
+            _to_us(dead_at),
+            rng,
+            _to_us(heartbeats_from or t1 - HEARTBEAT_HISTORY),
+        ),
     )
 
 
 def _heartbeats(
-    world: World, t0_us: int, t1_us: int, dead_at_us: int, rng: np.random.Generator
+    world: World,
+    t0_us: int,
+    t1_us: int,
+    dead_at_us: int,
+    rng: np.random.Generator,
+    since_us: int,
 ) -> pa.Table | None:
-    """Heartbeats with resource use for the last day of the window, on a 30 s grid."""
+    """Heartbeats with resource use after ``since_us`` within the window, on a 30 s grid."""
     step = int(HEARTBEAT_INTERVAL_S * _US)
-    history = HEARTBEAT_HISTORY // timedelta(microseconds=1)
+    lag = STALE_LAG // timedelta(microseconds=1)
     lo, hi = _worker_windows(world, t0_us, t1_us, dead_at_us)
     s = world.series
     frames = []
     for i, worker in enumerate(world.workers):
-        first = max(lo[i], hi[i] - history)
+        shift = lag if world.workers[i]["worker_id"] in STALE_WORKERS else 0
+        first = max(lo[i], since_us - shift)
         grid = np.arange(-(-first // step) * step, hi[i], step, dtype=np.int64)
         if not len(grid):
             continue
@@ -1085,6 +1106,7 @@ _TRUTH_COLUMNS = (
 )
 CATCH_UP_LIMIT = timedelta(days=30)
 CATCH_UP_EVERY = timedelta(seconds=10)
+GENERATE_CHUNK = 1_000_000
 
 
 def _catalog(world: World) -> Batch:
@@ -1150,16 +1172,26 @@ def generate(
     now = _naive_utc(now or datetime.now(UTC)).replace(microsecond=0)
     start, now, commits = _window(now, days)
     world = build_world(seed, start, commits)
-    batch = simulate(
-        world, start, now, results, np.random.default_rng([seed, 2]), dead_at=now - DEAD_AGO
-    )
-    catalog = _catalog(world)
-    batch.series, batch.workers = catalog.series, catalog.workers
-    added: dict[str, int] = {}
+    added: Counter[str] = Counter()
+    slices = max(1, -(-results // GENERATE_CHUNK))
+    edges = [start + (now - start) * k / slices for k in range(slices + 1)]
 
     def fill(store: store_mod.Store) -> None:
         with store.transaction() as cur:
-            added.update(append_in(cur, batch))
+            added.update(append_in(cur, _catalog(world)))
+            # Time slices of at most GENERATE_CHUNK results bound the memory of big demos.
+            for k in range(slices):
+                share = results // slices + (1 if k < results % slices else 0)
+                batch = simulate(
+                    world,
+                    edges[k],
+                    edges[k + 1],
+                    share,
+                    np.random.default_rng([seed, 2, k]),
+                    dead_at=now - DEAD_AGO,
+                    heartbeats_from=now - HEARTBEAT_HISTORY,
+                )
+                added.update(append_in(cur, batch))
             cur.execute(_TRUTH_DDL)
             truth = pa.Table.from_pylist(
                 [{k: row.get(k) for k in _TRUTH_COLUMNS} for row in world.truth]
@@ -1182,7 +1214,7 @@ def generate(
 
     store_mod.create_file(path, fill)
     added["demo_truth"] = len(world.truth)
-    return added
+    return dict(added)
 
 
 _worlds: dict[tuple[int, str, int], World] = {}

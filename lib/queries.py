@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 import duckdb
 import pandas as pd
 
+from lib.dimensions import BUILTIN, Dimensions, column_sql
 from lib.fleet import STATES, classify_workers
-from lib.spec import FILTER_COLUMNS, QuerySpec
+from lib.spec import QuerySpec
 
 BUCKET_LADDER_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 PREVIOUS_COVERAGE_SLACK = 0.05
@@ -83,14 +84,30 @@ def effective_window(
     return start, end or now
 
 
+FILTERABLE = (
+    "hardware",
+    "model",
+    "batch_size",
+    "precision",
+    "device",
+    "model_family",
+    "modality",
+    "kind",
+)
+"""Built-in dimensions offered as filters (suite and benchmark names are too many to list)."""
+
+
 def filter_options(cur: duckdb.DuckDBPyConnection) -> dict[str, list]:
-    """Every value each filterable dimension takes, for the sidebar."""
+    """Every value each filterable dimension takes (extras included), for the sidebar."""
+    names = [*FILTERABLE, *Dimensions.of(cur).names[len(BUILTIN) :]]
     options = {}
-    for name, column in FILTER_COLUMNS.items():
+    for name in names:
+        column = column_sql(name, alias="")
         rows = cur.execute(
             f"SELECT DISTINCT {column} FROM series WHERE {column} IS NOT NULL ORDER BY 1"  # noqa: S608
         ).fetchall()
-        options[name] = [row[0] for row in rows]
+        if rows:
+            options[name] = [row[0] for row in rows]
     return options
 
 
@@ -168,8 +185,7 @@ def metric_index_over_time(
     share a line; the geometric mean of each result's ratio to its own series' median can
     (as Conbench compares benchmarks). A dip to 0.8 means 20 % below usual.
     """
-    if by not in FILTER_COLUMNS:
-        raise ValueError(f"cannot group by {by!r}")
+    group = column_sql(by, alias="s")
     start, end = effective_window(cur, spec, now)
     step = bucket_seconds(start, end, max_points)
     where, params = _where(spec, now, alias="m", bucket_s=step)
@@ -180,7 +196,7 @@ def metric_index_over_time(
             ),
             typical AS (SELECT series_id, median(value) AS typical FROM picked GROUP BY ALL)
             SELECT time_bucket(to_seconds(?), picked.ts) AS bucket,
-                   CAST(s.{FILTER_COLUMNS[by]} AS VARCHAR) AS "group",
+                   CAST({group} AS VARCHAR) AS "group",
                    exp(avg(ln(picked.value / typical.typical))) AS "index",
                    count(*) AS n
             FROM picked JOIN typical USING (series_id) JOIN series AS s USING (series_id)

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from lib.dimensions import column_sql, is_wellformed
+
 RELATIVE_RANGES: dict[str, timedelta | None] = {
     "1h": timedelta(hours=1),
     "6h": timedelta(hours=6),
@@ -25,13 +27,9 @@ CUSTOM = "custom"
 RANGE_CHOICES = (*RELATIVE_RANGES, CUSTOM)
 DEFAULT_RANGE = "7d"
 
-FILTER_COLUMNS: dict[str, str] = {
-    "hardware": "hardware",
-    "model": "model",
-    "batch_size": "batch_size",
-    "precision": '"precision"',
-}
-"""Filterable dimensions (URL parameter -> column of ``series``): the allow-list for SQL names."""
+PRIMARY_FILTERS = ("hardware", "model", "batch_size", "precision")
+"""Always in the sidebar; every other dimension (lib/dimensions.py) filters too, from
+"More filters" or a link."""
 INTEGER_FILTERS = {"batch_size"}
 _INTEGER = re.compile(r"-?[0-9]+")
 
@@ -59,7 +57,7 @@ class QuerySpec:
         if self.start and self.end and self.start > self.end:
             problems.append(f"from={self.start} is after to={self.end}")
         for dimension, values in self.filters:
-            if dimension not in FILTER_COLUMNS:
+            if not is_wellformed(dimension):
                 problems.append(f"{dimension!r} is not a filterable dimension")
             if dimension in INTEGER_FILTERS:
                 bad = [v for v in values if not _INTEGER.fullmatch(str(v))]
@@ -114,8 +112,9 @@ class QuerySpec:
                     problems.append(f"{name}={given[-1]!r} is not a date like 2026-01-31")
         if problems:
             raise SpecError("; ".join(problems) + ".")
+        dimensions = [name for name in params if is_wellformed(name)]
         return cls.build(
-            range_, dates["from"], dates["to"], **{name: values(name) for name in FILTER_COLUMNS}
+            range_, dates["from"], dates["to"], **{name: values(name) for name in dimensions}
         )
 
     def to_params(self) -> dict[str, list[str]]:
@@ -167,13 +166,13 @@ class QuerySpec:
         """``AND column IN (matching series)`` with its parameters, or nothing when unfiltered."""
         conditions, params = [], []
         for name, values in self.filters:
-            sql_column = FILTER_COLUMNS[name]
+            sql_column = column_sql(name, alias="")
             conditions.append(f"{sql_column} IN ({', '.join('?' * len(values))})")
             params.extend(int(v) if name in INTEGER_FILTERS else v for v in values)
         if not conditions:
             return "", []
         return (
-            # Column names come from FILTER_COLUMNS; values are parameters.
+            # Column names come from lib.dimensions' allow-list; values are parameters.
             f" AND {column} IN (SELECT series_id FROM series WHERE {' AND '.join(conditions)})",  # noqa: S608
             params,
         )

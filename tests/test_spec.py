@@ -91,3 +91,20 @@ def test_hostile_filter_values_are_only_ever_values(demo_db: Path) -> None:
 def test_unknown_dimension_cannot_reach_sql() -> None:
     with pytest.raises(SpecError, match="not a filterable dimension"):
         QuerySpec(filters=(("1=1; --", ("x",)),))
+
+
+def test_extra_dimensions_filter_through_the_map(demo_db: Path) -> None:
+    spec = QuerySpec.from_params({"extra.browser": ["safari"], "range": "all", "colour": "red"})
+    assert spec.filters == (("extra.browser", ("safari",)),)
+    store = open_store(demo_db)
+    with store.cursor() as cur:
+        counts = queries.status_counts(cur, spec, datetime(2030, 1, 1))["current"]["results"]
+        expected = cur.execute(
+            """SELECT count(*) FROM results JOIN series USING (series_id)
+               WHERE extra['browser'] = 'safari'"""
+        ).fetchall()[0][0]
+        options = queries.filter_options(cur)
+    assert counts == expected > 0
+    assert options["extra.browser"] == ["chrome", "edge", "firefox", "safari"]
+    with pytest.raises(SpecError, match="not a filterable dimension"):
+        QuerySpec(filters=(("extra.x'] OR 1=1 --", ("y",)),))

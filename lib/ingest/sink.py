@@ -173,8 +173,11 @@ class Sink:
         for field in ("name", "suite"):
             value = getattr(record, field)
             if value is not None and len(str(value)) > MAX_NAME:
-                self._fail(record, field, f"is {len(str(value)):,} characters long; the limit is "
-                           f"{MAX_NAME:,}")
+                self._fail(
+                    record,
+                    field,
+                    f"is {len(str(value)):,} characters long; the limit is {MAX_NAME:,}",
+                )
         if record.ts is None:
             self._fail(record, "timestamp", "is missing")
         if record.status not in STATUSES:

@@ -89,8 +89,10 @@ def store_or_stop(settings: Settings) -> Store:
         try:
             inbox.watch(store, settings.inbox, options=ingest_options(settings))
         except OSError as exc:
-            st.warning(f"The inbox folder {settings.inbox} cannot be watched: {exc}",
-                       icon=":material/warning:")
+            st.warning(
+                f"The inbox folder {settings.inbox} cannot be watched: {exc}",
+                icon=":material/warning:",
+            )
     try:
         demo.catch_up(store)
     except (StoreError, duckdb.Error) as exc:

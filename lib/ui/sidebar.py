@@ -16,19 +16,14 @@ from streamlit_autorefresh import st_autorefresh
 
 from lib.aggregator import Aggregator
 from lib.config import REFRESH_CHOICES, Settings
-from lib.spec import CUSTOM, DEFAULT_RANGE, FILTER_COLUMNS, RANGE_CHOICES, QuerySpec, SpecError
+from lib.dimensions import Dimensions
+from lib.spec import CUSTOM, DEFAULT_RANGE, PRIMARY_FILTERS, RANGE_CHOICES, QuerySpec, SpecError
 from lib.store import Store
 
 PAGES = (
     ("streamlit_app.py", "Overview", ":material/dashboard:"),
     ("pages/1_Data.py", "Data", ":material/database:"),
 )
-LABELS = {
-    "hardware": "Hardware",
-    "model": "Model",
-    "batch_size": "Batch size",
-    "precision": "Precision",
-}
 
 
 @dataclass(frozen=True)
@@ -110,12 +105,25 @@ def _filters(options: dict[str, list]) -> QuerySpec:
             "From", value=today - timedelta(days=7), key="from", bind="query-params"
         )
         end = right.date_input("To", value=today, key="to", bind="query-params")
-    chosen = {
-        name: st.multiselect(
-            LABELS[name], options.get(name, []), key=name, bind="query-params", placeholder="All"
+    labels = Dimensions(tuple(n.removeprefix("extra.") for n in options if n.startswith("extra.")))
+
+    def pick(name: str) -> list:
+        return st.multiselect(
+            labels.label(name),
+            options.get(name, []),
+            key=name,
+            bind="query-params",
+            placeholder="All",
         )
-        for name in FILTER_COLUMNS
-    }
+
+    chosen = {name: pick(name) for name in PRIMARY_FILTERS}
+    more = [name for name in options if name not in PRIMARY_FILTERS]
+    if more:
+        active = sum(
+            bool(st.session_state.get(name) or st.query_params.get_all(name)) for name in more
+        )
+        with st.expander(f"More filters ({active} set)" if active else "More filters"):
+            chosen.update({name: pick(name) for name in more})
     try:
         return QuerySpec.build(range_, start, end, **chosen)
     except SpecError as exc:
