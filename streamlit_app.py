@@ -6,7 +6,7 @@ import streamlit as st
 
 from lib import charts
 from lib.aggregator import utc_now
-from lib.ui import context, panels, sidebar
+from lib.ui import context, panels, share, sidebar
 
 context.page("Overview")
 
@@ -22,6 +22,8 @@ st.caption(
     + (f" · {filters}" if filters else "")
     + " · pass rate = passed / (passed + failed + error)"
 )
+
+share.link(spec)
 
 if agg.summary()["results"] == 0:
     st.info(

@@ -9,8 +9,10 @@ computed. Entries are dropped after an hour or beyond ``max_entries``, whichever
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +32,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-_CACHEABLE = frozenset(
+_OVERVIEW = frozenset(
     {
         "status_counts",
         "status_over_time",
@@ -45,6 +47,14 @@ _CACHEABLE = frozenset(
 )
 
 
+def _resolve(name: str) -> Callable[..., Any]:
+    """``lib.x.y:function`` -> the function; only this project's modules."""
+    module, _, qualname = name.partition(":")
+    if not module.startswith("lib.") or not qualname.isidentifier():
+        raise KeyError(name)
+    return getattr(importlib.import_module(module), qualname)
+
+
 @st.cache_data(ttl=3600, max_entries=512, show_spinner=False)
 def _cached(
     token: str,
@@ -55,7 +65,7 @@ def _cached(
     options: tuple[tuple[str, Any], ...],
     _store: Store,
 ) -> Any:
-    function = getattr(queries, name)
+    function = _resolve(name)
     kwargs = dict(options)
     if "now" in inspect.signature(function).parameters:
         kwargs["now"] = utc_now()
@@ -73,18 +83,23 @@ class Aggregator:
     def _tick(self) -> int:
         return int(time.time() // self.period)
 
-    def _run(self, name: str, *args: Any, **options: Any) -> Any:
-        if name not in _CACHEABLE:
-            raise KeyError(name)
+    def run(self, function: Callable[..., Any], *args: Any, **options: Any) -> Any:
+        """``function(cursor, *args, now=..., **options)``, cached; any query function of
+        ``lib`` whose arguments are hashable (specs, strings, numbers, tuples)."""
         return _cached(
             self.store.cache_token,
             self._tick(),
             self.period,
-            name,
+            f"{function.__module__}:{function.__qualname__}",
             args,
             tuple(sorted(options.items())),
             self.store,
         )
+
+    def _run(self, name: str, *args: Any, **options: Any) -> Any:
+        if name not in _OVERVIEW:
+            raise KeyError(name)
+        return self.run(getattr(queries, name), *args, **options)
 
     def status_counts(self, spec: QuerySpec) -> dict:
         return self._run("status_counts", spec)

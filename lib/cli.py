@@ -192,7 +192,7 @@ def _cmd_inbox(args: argparse.Namespace) -> int:
 
 
 def _read_mapping(path: str) -> dict:
-    """A column mapping for foreign tables, from TOML or JSON (see docs/ingest.md)."""
+    """A column mapping for foreign tables, from TOML or JSON (see docs/ingest-formats.md)."""
     import tomllib
 
     file = Path(path)

@@ -33,7 +33,7 @@ def _time_clause(
     return sql, params
 
 
-def _where(
+def where_clause(
     spec: QuerySpec, now: datetime, alias: str = "", bucket_s: int | None = None
 ) -> tuple[str, list]:
     """``WHERE`` for the spec's window and filters (always starts with ``WHERE TRUE``).
@@ -154,7 +154,7 @@ def status_over_time(
     """Results per time bucket by status, with the bucket's pass rate (skips excluded)."""
     start, end = effective_window(cur, spec, now)
     step = bucket_seconds(start, end)
-    where, params = _where(spec, now, bucket_s=step)
+    where, params = where_clause(spec, now, bucket_s=step)
     frame = cur.execute(
         f"""SELECT time_bucket(to_seconds(?), ts) AS bucket,
                    count(*) FILTER (status = 'passed') AS passed,
@@ -188,7 +188,7 @@ def metric_index_over_time(
     group = column_sql(by, alias="s")
     start, end = effective_window(cur, spec, now)
     step = bucket_seconds(start, end, max_points)
-    where, params = _where(spec, now, alias="m", bucket_s=step)
+    where, params = where_clause(spec, now, alias="m", bucket_s=step)
     frame = cur.execute(
         f"""WITH picked AS (
                 SELECT m.series_id, m.ts, m.value FROM measurements AS m
@@ -211,7 +211,7 @@ def latest_failures(
     cur: duckdb.DuckDBPyConnection, spec: QuerySpec, now: datetime, limit: int = 50
 ) -> pd.DataFrame:
     """The most recent failed or errored results with where they ran and what they said."""
-    where, params = _where(spec, now, alias="r")
+    where, params = where_clause(spec, now, alias="r")
     return cur.execute(
         f"""SELECT r.ts AS time, r.status,
                    coalesce(s.suite || '::', '') || s.name AS test,
@@ -270,6 +270,12 @@ def summary(cur: duckdb.DuckDBPyConnection, now: datetime) -> dict:
         "first_result": first,
         "last_result": last,
     }
+
+
+def metrics_present(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Metrics that have values (name, unit, direction, description, values), most common first."""
+    catalog = metric_catalog(cur)
+    return catalog[catalog["values"] > 0].reset_index(drop=True)
 
 
 def metric_catalog(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:

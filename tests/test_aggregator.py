@@ -70,3 +70,5 @@ def test_only_known_queries_can_be_cached(tmp_path: Path) -> None:
     agg = Aggregator(open_store(tmp_path / "x.duckdb"), 0)
     with pytest.raises(KeyError):
         agg._run("close_all")
+    with pytest.raises(KeyError):
+        aggregator._resolve("os:system")

@@ -115,8 +115,13 @@ def test_url_parameters_filter_the_view_and_widgets_change_it(monkeypatch, fresh
     states = _states(raw, {"cuda", "rocm"})
     assert tiles["Dead workers"] == str(states.get("dead", 0)) == "1"  # rocm-mi250-01
 
+    assert (
+        f"?range=custom&from={first}&to={last}&hardware=cuda&hardware=rocm&precision=fp16"
+        in " ".join(c.value for c in at.caption)
+    )
     at.multiselect(key="hardware").set_value(["cpu"]).run()
     assert not at.exception
+    assert "&hardware=cpu&precision=fp16" in " ".join(c.value for c in at.caption)
     rows = _expected_window(raw, first, last, hardware=["cpu"], precision=["fp16"])
     assert len(rows) == 0 or _tiles(at)["Results"] == f"{len(rows):,}"
     at.multiselect(key="precision").set_value([]).run()

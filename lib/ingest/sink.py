@@ -322,17 +322,84 @@ class Sink:
         self.parsed["results"] += table.num_rows
         self.parsed["measurements"] += metrics.num_rows
 
-        identities = cur.execute(
+        series_table = self._series_table()
+        cur.register("_series", series_table)
+        runs = cur.sql(
+            f"""SELECT run_key, {_id_sql("run_key")} AS run_id, any_value(run_name) AS name,
+                       ? AS source, coalesce(min(run_started_at), min(ts)) AS started_at,
+                       any_value(git_commit) AS git_commit, any_value(git_branch) AS git_branch
+                FROM _in WHERE run_key IS NOT NULL GROUP BY run_key""",  # noqa: S608
+            params=["run", self.fmt],
+        ).to_arrow_table()
+        cur.register("_runs", runs)
+        join = " AND ".join(f"i.{c} IS NOT DISTINCT FROM s.{c}" for c in IDENTITY)
+        unique = cur.execute("SELECT count(*) = count(DISTINCT result_key) FROM _in").fetchall()[0][
+            0
+        ]
+        # Only the results the store does not hold yet, with the columns results need.
+        cur.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _new AS
+                SELECT {"" if unique else "DISTINCT ON (result_id) "}* FROM (
+                    SELECT i.result_key, s.series_id, {_id_sql("i.result_key")} AS result_id,
+                           r.run_id, i.worker_id, i.ts, i.status, i.duration_s, i.message
+                    FROM _in AS i JOIN _series AS s ON {join}
+                    LEFT JOIN _runs AS r USING (run_key)) AS k
+                WHERE NOT EXISTS (SELECT 1 FROM results AS e WHERE e.result_id = k.result_id)""",  # noqa: S608
+            [self.fmt],
+        )
+        self._count(
+            append_in(
+                cur,
+                Batch(
+                    series=series_table.drop_columns(["extra_key"]).append_column(
+                        "extra",
+                        pa.array(
+                            [
+                                _extra_from_key(key) or None
+                                for key in series_table["extra_key"].to_pylist()
+                            ],
+                            pa.map_(pa.string(), pa.string()),
+                        ),
+                    ),
+                    runs=runs.drop_columns(["run_key"]),
+                    workers=cur.sql(
+                        """SELECT worker_id, any_value(hostname) AS hostname,
+                          any_value(worker_hardware) AS hardware,
+                          any_value(worker_device) AS device, any_value(os) AS os,
+                          min(ts) AS registered_at
+                   FROM _in WHERE worker_id IS NOT NULL GROUP BY worker_id"""
+                    ).to_arrow_table(),
+                ),
+            )
+        )
+        added = cur.execute(
+            """INSERT INTO results BY NAME
+               SELECT result_id, series_id, run_id, worker_id, ts, status, duration_s, message
+               FROM _new ORDER BY ts"""
+        ).fetchall()[0][0]
+        # A result's metric values are always written with it, so those of new results are new.
+        distinct = "" if unique else "DISTINCT ON (n.result_id, m.metric) "
+        measured = cur.execute(
+            f"""INSERT INTO measurements BY NAME
+                SELECT {distinct}n.result_id, n.series_id, n.ts, m.metric, m.value
+                FROM _in_metrics AS m JOIN _new AS n USING (result_key) ORDER BY n.ts"""  # noqa: S608
+        ).fetchall()[0][0]
+        self._count({"results": added, "measurements": measured})
+        for name in ("_in", "_in_metrics", "_series", "_runs"):
+            cur.unregister(name)
+        cur.execute("DROP TABLE _new")
+
+    def _series_table(self) -> pa.Table:
+        """The chunk's distinct configurations with their ids (computed in Python: few rows)."""
+        identities = self.cur.execute(
             f"SELECT {', '.join(IDENTITY)}, any_value(model_family), any_value(modality) "  # noqa: S608
             "FROM _in GROUP BY ALL"
         ).fetchall()
-        series: dict[str, list[Any]] = {
-            name: [] for name in (*IDENTITY, "model_family", "modality")
-        }
+        columns: dict[str, list[Any]] = {n: [] for n in (*IDENTITY, "model_family", "modality")}
         ids = []
         for row in identities:
-            for name, value in zip(series, row, strict=True):
-                series[name].append(value)
+            for name, value in zip(columns, row, strict=True):
+                columns[name].append(value)
             kind, suite, name, model, hardware, device, batch, precision, extra = row[:9]
             ids.append(
                 series_id(
@@ -347,59 +414,15 @@ class Sink:
                     dict(_extra_from_key(extra)),
                 )
             )
-        series_table = pa.table(
+        return pa.table(
             {
                 "series_id": pa.array(ids, pa.int64()),
                 **{
                     name: pa.array(values, CANONICAL.get(name, pa.string()))
-                    for name, values in series.items()
+                    for name, values in columns.items()
                 },
             }
         )
-        cur.register("_series", series_table)
-        join = " AND ".join(f"i.{c} IS NOT DISTINCT FROM s.{c}" for c in IDENTITY)
-        cur.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _keyed AS
-                SELECT i.*, s.series_id, {_id_sql("i.result_key")} AS result_id,
-                       CASE WHEN i.run_key IS NULL THEN NULL ELSE {_id_sql("i.run_key")} END AS run_id
-                FROM _in AS i JOIN _series AS s ON {join}""",  # noqa: S608
-            [self.fmt, "run"],
-        )
-        batch = Batch(
-            series=series_table.drop_columns(["extra_key"]).append_column(
-                "extra",
-                pa.array(
-                    [_extra_from_key(key) or None for key in series["extra_key"]],
-                    pa.map_(pa.string(), pa.string()),
-                ),
-            ),
-            runs=cur.sql(
-                """SELECT run_id, any_value(run_name) AS name, ? AS source,
-                          coalesce(min(run_started_at), min(ts)) AS started_at,
-                          any_value(git_commit) AS git_commit, any_value(git_branch) AS git_branch
-                   FROM _keyed WHERE run_id IS NOT NULL GROUP BY run_id""",
-                params=[self.fmt],
-            ).to_arrow_table(),
-            workers=cur.sql(
-                """SELECT worker_id, any_value(hostname) AS hostname,
-                          any_value(worker_hardware) AS hardware,
-                          any_value(worker_device) AS device, any_value(os) AS os,
-                          min(ts) AS registered_at
-                   FROM _keyed WHERE worker_id IS NOT NULL GROUP BY worker_id"""
-            ).to_arrow_table(),
-            results=cur.sql(
-                """SELECT result_id, series_id, run_id, worker_id, ts, status, duration_s, message
-                   FROM _keyed"""
-            ).to_arrow_table(),
-            measurements=cur.sql(
-                """SELECT k.result_id, k.series_id, k.ts, m.metric, m.value
-                   FROM _in_metrics AS m JOIN _keyed AS k USING (result_key)"""
-            ).to_arrow_table(),
-        )
-        self._count(append_in(cur, batch))
-        for name in ("_in", "_in_metrics", "_series"):
-            cur.unregister(name)
-        cur.execute("DROP TABLE _keyed")
 
     def finish(self) -> dict[str, int]:
         """Write what is buffered; return counts of what the source held and what was new."""
