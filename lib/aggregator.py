@@ -50,9 +50,13 @@ _OVERVIEW = frozenset(
 def _resolve(name: str) -> Callable[..., Any]:
     """``lib.x.y:function`` -> the function; only this project's modules."""
     module, _, qualname = name.partition(":")
-    if not module.startswith("lib.") or not qualname.isidentifier():
+    parts = qualname.split(".")
+    if not module.startswith("lib.") or not all(part.isidentifier() for part in parts):
         raise KeyError(name)
-    return getattr(importlib.import_module(module), qualname)
+    target: Any = importlib.import_module(module)
+    for part in parts:
+        target = getattr(target, part)
+    return target
 
 
 @st.cache_data(ttl=3600, max_entries=512, show_spinner=False)

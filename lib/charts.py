@@ -104,3 +104,219 @@ def metric_index(
         .encode(y="y:Q")
     )
     return (lines + rule).properties(height=300).interactive(bind_y=False)
+
+
+def _metric_title(metric: dict) -> str:
+    better = {"higher": "higher is better", "lower": "lower is better"}.get(metric["direction"])
+    unit = f" ({metric['unit']})" if metric["unit"] else ""
+    return f"{metric['name']}{unit}" + (f", {better}" if better else "")
+
+
+def trend(
+    frame: pd.DataFrame,
+    metric: dict,
+    band: str,
+    log: bool,
+    group_title: str,
+    relative: bool = False,
+) -> alt.Chart:
+    """Median per bucket and group, with a p25-p75 or min-max band; zoom on x, legend toggles."""
+    scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+    x = alt.X("bucket:T", title=time_axis_title(int(frame.attrs.get("bucket_seconds", 3600))))
+    pick = alt.selection_point(fields=["group"], bind="legend")
+    color = alt.Color("group:N", title=group_title, legend=alt.Legend(labelLimit=320))
+    opacity = alt.condition(pick, alt.value(1.0), alt.value(0.1))
+    tooltip = [
+        alt.Tooltip("bucket:T", title="Bucket start", format="%Y-%m-%d %H:%M"),
+        alt.Tooltip("group:N", title=group_title),
+        alt.Tooltip("median:Q", format=",.4g"),
+        alt.Tooltip("p25:Q", format=",.4g"),
+        alt.Tooltip("p75:Q", format=",.4g"),
+        alt.Tooltip("min:Q", format=",.4g"),
+        alt.Tooltip("max:Q", format=",.4g"),
+        alt.Tooltip("n:Q", title="values"),
+    ]
+    base = alt.Chart(frame).encode(x=x, color=color, tooltip=tooltip)
+    title = (
+        f"{metric['name']} relative to each series' median"
+        if relative
+        else f"{metric['name']}" + (f" ({metric['unit']})" if metric["unit"] else "")
+    )
+    line = base.mark_line(strokeWidth=1.8).encode(
+        y=alt.Y("median:Q", scale=scale, title=title), opacity=opacity
+    )
+    layers = [line]
+    if band in ("p25-p75", "min-max"):
+        low, high = ("p25", "p75") if band == "p25-p75" else ("min", "max")
+        layers.insert(
+            0,
+            base.mark_area(opacity=0.18).encode(
+                y=alt.Y(f"{low}:Q", scale=scale, title=title),
+                y2=f"{high}:Q",
+                opacity=alt.condition(pick, alt.value(0.18), alt.value(0.02)),
+            ),
+        )
+    if frame["n"].max() == 1 or len(frame) < 3:
+        layers.append(base.mark_point(filled=True, size=40).encode(y="median:Q"))
+    better = {"higher": "higher is better", "lower": "lower is better"}.get(metric["direction"], "")
+    return (
+        alt.layer(*layers)
+        .add_params(pick)
+        .properties(
+            height=380,
+            title=alt.TitleParams(better, anchor="end", fontSize=11, fontWeight="normal"),
+        )
+        .interactive(bind_y=False)
+    )
+
+
+def distribution(stats: pd.DataFrame, metric: dict, dim_title: str) -> alt.Chart:
+    """Median per value with its p25-p75 range (a box without whiskers), sorted by median."""
+    base = alt.Chart(stats).encode(
+        y=alt.Y(
+            "value:N",
+            title=dim_title,
+            sort=alt.EncodingSortField("median", order="descending"),
+            axis=alt.Axis(labelLimit=320),
+        ),
+        tooltip=[
+            alt.Tooltip("value:N", title=dim_title),
+            "count:Q",
+            alt.Tooltip("median:Q", format=",.4g"),
+            alt.Tooltip("mean:Q", format=",.4g"),
+            alt.Tooltip("p25:Q", format=",.4g"),
+            alt.Tooltip("p75:Q", format=",.4g"),
+            alt.Tooltip("p95:Q", format=",.4g"),
+            alt.Tooltip("cv:Q", format=".1%"),
+        ],
+    )
+    box = base.mark_bar(opacity=0.35, height=14).encode(
+        x=alt.X("p25:Q", title=_metric_title(metric)), x2="p75:Q"
+    )
+    tick = base.mark_tick(thickness=3, size=18).encode(x="median:Q")
+    return (box + tick).properties(height=alt.Step(26))
+
+
+VERDICT_COLORS = {"better": "#2e7d32", "worse": "#c62828", "no clear change": "#9e9e9e"}
+
+
+def ratios(table: pd.DataFrame, a: str, b: str) -> alt.Chart:
+    """Each benchmark's ratio B/A with its 95 % interval on a log axis, coloured by verdict."""
+    base = alt.Chart(table).encode(
+        y=alt.Y(
+            "benchmark:N",
+            sort=alt.EncodingSortField("ratio", order="descending"),
+            title=None,
+            axis=alt.Axis(labelLimit=420),
+        ),
+        color=alt.Color(
+            "verdict:N",
+            scale=alt.Scale(domain=list(VERDICT_COLORS), range=list(VERDICT_COLORS.values())),
+        ),
+        tooltip=[
+            "benchmark:N",
+            alt.Tooltip("ratio:Q", format=".3f"),
+            alt.Tooltip("ci_low:Q", format=".3f"),
+            alt.Tooltip("ci_high:Q", format=".3f"),
+            "n_a:Q",
+            "n_b:Q",
+            "verdict:N",
+        ],
+    )
+    axis = alt.X("ratio:Q", scale=alt.Scale(type="log"), title=f"median({b}) / median({a})")
+    rule = base.mark_rule().encode(x=alt.X("ci_low:Q", scale=alt.Scale(type="log")), x2="ci_high:Q")
+    dot = base.mark_point(filled=True, size=50).encode(x=axis)
+    one = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(strokeDash=[4, 4]).encode(x="x:Q")
+    return (rule + dot + one).properties(height=alt.Step(18))
+
+
+def heatmap(
+    cells: pd.DataFrame, rows_title: str, cols_title: str, value_title: str, fmt: str = ",.3g"
+) -> alt.Chart:
+    """Cells coloured by value with the value written in; never-run combinations stay blank."""
+    base = alt.Chart(cells).encode(
+        x=alt.X("col:N", title=cols_title, axis=alt.Axis(labelAngle=-40, labelLimit=200)),
+        y=alt.Y("row:N", title=rows_title, axis=alt.Axis(labelLimit=260)),
+    )
+    tiles = base.mark_rect().encode(
+        color=alt.Color("value:Q", title=value_title, scale=alt.Scale(scheme="viridis")),
+        tooltip=[
+            alt.Tooltip("row:N", title=rows_title),
+            alt.Tooltip("col:N", title=cols_title),
+            alt.Tooltip("value:Q", title=value_title, format=fmt),
+            "n:Q",
+        ],
+    )
+    empty = base.mark_rect(fill="#00000000", stroke="#9e9e9e", strokeDash=[2, 2]).transform_filter(
+        "!isValid(datum.value)"
+    )
+    text = (
+        base.mark_text(fontSize=11)
+        .encode(
+            text=alt.Text("value:Q", format=fmt),
+            color=alt.condition(
+                "datum.value > 0 && datum.relative > 0.6", alt.value("black"), alt.value("white")
+            ),
+        )
+        .transform_filter("isValid(datum.value)")
+    )
+    return (tiles + empty + text).properties(height=alt.Step(26), width=alt.Step(64))
+
+
+def correlation_grid(table: pd.DataFrame, method: str) -> alt.Chart:
+    """The coefficient of every metric pair (both halves), annotated, on a diverging scale."""
+    column = "pearson_r" if method == "pearson" else "spearman_rho"
+    adjusted = f"{method}_p_adjusted"
+    half = table[["x", "y", column, adjusted, "n"]].rename(columns={column: "r", adjusted: "p"})
+    mirror = half.rename(columns={"x": "y", "y": "x"})
+    names = sorted(set(half["x"]) | set(half["y"]))
+    diagonal = pd.DataFrame({"x": names, "y": names, "r": 1.0, "p": 0.0, "n": None})
+    grid = pd.concat([half, mirror, diagonal], ignore_index=True)
+    base = alt.Chart(grid).encode(
+        x=alt.X("x:N", title=None, axis=alt.Axis(labelAngle=-40, labelLimit=220)),
+        y=alt.Y("y:N", title=None, axis=alt.Axis(labelLimit=220)),
+    )
+    tiles = base.mark_rect().encode(
+        color=alt.Color(
+            "r:Q",
+            scale=alt.Scale(scheme="redblue", domain=[-1, 1]),
+            title="Pearson r" if method == "pearson" else "Spearman rho",
+        ),
+        tooltip=[
+            "x:N",
+            "y:N",
+            alt.Tooltip("r:Q", format=".3f"),
+            alt.Tooltip("p:Q", title="p (BH-adjusted)", format=".2g"),
+            "n:Q",
+        ],
+    )
+    text = base.mark_text(fontSize=11).encode(text=alt.Text("r:Q", format=".2f"))
+    return (tiles + text).properties(height=alt.Step(40), width=alt.Step(70))
+
+
+def scatter(
+    sample: pd.DataFrame, x: dict, y: dict, color_title: str, line: pd.DataFrame | None, log: bool
+) -> alt.Chart:
+    """Two metrics (columns "x" and "y") against each other, coloured by "group", with a fitted
+    line given by its two ends (straight on log axes too)."""
+    scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+    points = (
+        alt.Chart(sample)
+        .mark_circle(size=18, opacity=0.55)
+        .encode(
+            x=alt.X("x:Q", title=_metric_title(x), scale=scale),
+            y=alt.Y("y:Q", title=_metric_title(y), scale=scale),
+            color=alt.Color("group:N", title=color_title, legend=alt.Legend(labelLimit=260)),
+            tooltip=[
+                alt.Tooltip("group:N", title=color_title),
+                alt.Tooltip("x:Q", title=x["name"], format=",.4g"),
+                alt.Tooltip("y:Q", title=y["name"], format=",.4g"),
+            ],
+        )
+    )
+    layers = [points]
+    if line is not None:
+        layers.append(
+            alt.Chart(line).mark_line(color="#888", strokeDash=[6, 3]).encode(x="x:Q", y="y:Q")
+        )
+    return alt.layer(*layers).properties(height=420).interactive()

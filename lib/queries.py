@@ -190,7 +190,7 @@ def metric_index_over_time(
     step = bucket_seconds(start, end, max_points)
     where, params = where_clause(spec, now, alias="m", bucket_s=step)
     frame = cur.execute(
-        f"""WITH picked AS (
+        f"""WITH picked AS MATERIALIZED (
                 SELECT m.series_id, m.ts, m.value FROM measurements AS m
                 {where} AND m.metric = ? AND m.value > 0
             ),
@@ -279,10 +279,12 @@ def metrics_present(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def metric_catalog(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every known metric with its unit, direction and number of values."""
     return cur.execute(
-        """SELECT c.name, c.unit, c.direction, c.description, count(m.metric) AS values
-           FROM metrics AS c LEFT JOIN measurements AS m ON m.metric = c.name
-           GROUP BY ALL ORDER BY values DESC, c.name"""
+        """WITH counted AS (SELECT metric, count(*) AS n FROM measurements GROUP BY metric)
+           SELECT c.name, c.unit, c.direction, c.description, coalesce(n, 0) AS values
+           FROM metrics AS c LEFT JOIN counted ON counted.metric = c.name
+           ORDER BY values DESC, c.name"""
     ).df()
 
 

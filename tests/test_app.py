@@ -148,7 +148,7 @@ def test_latest_failures_table_lists_newest_failures(monkeypatch, fresh_db) -> N
 
 def test_data_page_shows_store_totals(monkeypatch, fresh_db) -> None:
     path, raw = fresh_db
-    at = _run(monkeypatch, path, page="pages/1_Data.py")
+    at = _run(monkeypatch, path, page="pages/9_Data.py")
     tiles = _tiles(at)
     assert tiles["Results"] == f"{len(raw['results']):,}"
     assert tiles["Workers"] == str(len(raw["workers"]))

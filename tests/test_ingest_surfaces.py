@@ -109,7 +109,7 @@ def test_data_page_upload_previews_then_ingests(monkeypatch, tmp_path: Path) -> 
     monkeypatch.setenv("DTD_DB", str(db))
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("pages/9_Data.py").run()
     at.file_uploader(key="uploads").set_value(
         [
             ("good.xml", GOOD, "text/xml"),

@@ -9,7 +9,8 @@ from typing import Any, NoReturn
 import duckdb
 import streamlit as st
 
-from lib import demo
+from lib import analysis, demo
+from lib.aggregator import utc_now  # noqa: F401 - pages read the clock through the context
 from lib.config import PROJECT_ROOT, ConfigError, Settings, load_settings
 from lib.ingest import IngestOptions, inbox
 from lib.store import Store, StoreError, inspect_file, is_open, open_store
@@ -35,6 +36,12 @@ def _secrets() -> dict[str, Any]:
         if "pars" in str(exc).lower():
             raise ConfigError(f"The Streamlit secrets could not be read: {exc}") from None
         return {}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_comparison(pairs: Any, direction: str) -> Any:
+    """The A/B bootstrap, cached on its input: it resamples thousands of times."""
+    return analysis.compare_benchmarks(pairs, direction)
 
 
 def stop_with(message: str) -> NoReturn:

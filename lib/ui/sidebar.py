@@ -9,7 +9,7 @@ which ones and why, instead of letting them vanish silently.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import streamlit as st
 from streamlit_autorefresh import st_autorefresh
@@ -22,7 +22,11 @@ from lib.store import Store
 
 PAGES = (
     ("streamlit_app.py", "Overview", ":material/dashboard:"),
-    ("pages/1_Data.py", "Data", ":material/database:"),
+    ("pages/2_Trends.py", "Trends", ":material/show_chart:"),
+    ("pages/3_Compare.py", "Compare", ":material/compare_arrows:"),
+    ("pages/4_Heatmap.py", "Heatmap", ":material/grid_on:"),
+    ("pages/5_Correlation.py", "Correlation", ":material/scatter_plot:"),
+    ("pages/9_Data.py", "Data", ":material/database:"),
 )
 
 
@@ -101,10 +105,12 @@ def _filters(options: dict[str, list]) -> QuerySpec:
     if range_ == CUSTOM:
         today = datetime.now(UTC).date()
         left, right = st.columns(2)
+        # Any date a result can carry (the widget's own default allows only ten years back).
+        bounds = {"min_value": date(1970, 1, 1), "max_value": today + timedelta(days=366)}
         start = left.date_input(
-            "From", value=today - timedelta(days=7), key="from", bind="query-params"
+            "From", value=today - timedelta(days=7), key="from", bind="query-params", **bounds
         )
-        end = right.date_input("To", value=today, key="to", bind="query-params")
+        end = right.date_input("To", value=today, key="to", bind="query-params", **bounds)
     labels = Dimensions(tuple(n.removeprefix("extra.") for n in options if n.startswith("extra.")))
 
     def pick(name: str) -> list:
