@@ -6,7 +6,7 @@ import streamlit as st
 
 from lib import charts
 from lib.aggregator import utc_now
-from lib.ui import context, panels, share, sidebar
+from lib.ui import context, panels, safe, share, sidebar
 
 context.page("Overview")
 
@@ -16,7 +16,7 @@ view = sidebar.render(store, settings)
 agg, spec = view.aggregator, view.spec
 
 st.title("Overview")
-filters = " · ".join(f"{name}: {', '.join(values)}" for name, values in spec.filters)
+filters = " · ".join(f"{name}: {safe.md(', '.join(values))}" for name, values in spec.filters)
 st.caption(
     f"{spec.describe(utc_now())}"
     + (f" · {filters}" if filters else "")

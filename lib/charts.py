@@ -320,3 +320,54 @@ def scatter(
             alt.Chart(line).mark_line(color="#888", strokeDash=[6, 3]).encode(x="x:Q", y="y:Q")
         )
     return alt.layer(*layers).properties(height=420).interactive()
+
+
+def durations(runs: pd.DataFrame) -> alt.Chart:
+    """A test's duration per run over time, coloured by outcome."""
+    return (
+        alt.Chart(runs)
+        .mark_circle(size=36, opacity=0.8)
+        .encode(
+            x=alt.X("time:T", title="Time (UTC)"),
+            y=alt.Y("duration_s:Q", title="Duration (s)", scale=alt.Scale(zero=False)),
+            color=alt.Color(
+                "status:N",
+                scale=alt.Scale(domain=list(STATUS_COLORS), range=list(STATUS_COLORS.values())),
+            ),
+            tooltip=[
+                alt.Tooltip("time:T", format="%Y-%m-%d %H:%M:%S"),
+                "status:N",
+                alt.Tooltip("duration_s:Q", format=",.3f"),
+                "worker:N",
+            ],
+        )
+        .properties(height=240)
+        .interactive(bind_y=False)
+    )
+
+
+def worker_activity(frame: pd.DataFrame, bucket_seconds: int) -> alt.Chart:
+    """Results per bucket on one worker, stacked by status."""
+    return status_volume(frame, bucket_seconds)
+
+
+def resources(frame: pd.DataFrame, bucket_seconds: int) -> alt.Chart:
+    """Mean resource use per bucket, one small chart per resource (their units differ)."""
+    return (
+        alt.Chart(frame)
+        .mark_line(strokeWidth=1.5)
+        .encode(
+            x=alt.X("bucket:T", title=time_axis_title(bucket_seconds)),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+            color=alt.Color("resource:N", legend=None),
+            tooltip=[
+                alt.Tooltip("bucket:T", format="%Y-%m-%d %H:%M"),
+                "resource:N",
+                alt.Tooltip("value:Q", format=",.1f"),
+                "heartbeats:Q",
+            ],
+        )
+        .properties(height=110)
+        .facet(row=alt.Row("resource:N", title=None))
+        .resolve_scale(y="independent")
+    )

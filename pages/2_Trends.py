@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib import analysis, charts, performance
-from lib.ui import context, controls, panels, share, sidebar
+from lib.ui import context, controls, panels, safe, share, sidebar
 
 context.page("Trends")
 settings = context.settings_or_stop()
@@ -39,7 +39,7 @@ band = right.selectbox(
 log = last.toggle("Log scale", key="log", bind="query-params")
 relative = values == "relative"
 share.link(spec, metric=metric["name"], by=by, values=values, band=band, log=log)
-st.caption(f"{metric['description']} · {spec.describe(context.utc_now())}")
+st.caption(f"{safe.md(metric['description'])} · {spec.describe(context.utc_now())}")
 
 group_by = "" if by == controls.NONE else by
 frame = agg.run(

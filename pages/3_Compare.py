@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib import charts, performance
-from lib.ui import context, controls, panels, share, sidebar
+from lib.ui import context, controls, panels, safe, share, sidebar
 
 context.page("Compare")
 settings = context.settings_or_stop()
@@ -29,7 +29,7 @@ if stats.empty:
     )
     st.stop()
 
-st.subheader(f"{metric['name']} by {label}")
+st.subheader(f"{safe.md(metric['name'])} by {safe.md(label)}")
 panels.chart(
     charts.distribution(stats, metric, label),
     stats,
@@ -69,12 +69,12 @@ ci = (
     else f" (95 % interval {overall.low:.3f} to {overall.high:.3f})"
 )
 st.metric(
-    f"Geometric mean of median({b}) / median({a}) over {len(table)} benchmarks",
+    f"Geometric mean of median({safe.md(b)}) / median({safe.md(a)}) over {len(table)} benchmarks",
     f"{overall.estimate:.3f}",
     help=f"{metric['name']}: {better}. Intervals are percentile "
     "bootstraps; a verdict needs the whole interval on one side of 1.",
 )
-st.markdown(f"**{b}** against **{a}**: {verdict}{ci}.")
+st.markdown(f"**{safe.md(b)}** against **{safe.md(a)}**: {verdict}{ci}.")
 if dim in performance.DETERMINED_BY:
     st.caption(
         f"Benchmarks are matched on everything but {label} and "

@@ -119,7 +119,7 @@ def test_data_page_upload_previews_then_ingests(monkeypatch, tmp_path: Path) -> 
     ).run()
     assert not at.exception, [e.value for e in at.exception]
     text = " ".join(m.value for m in at.markdown)
-    assert "good.xml** · " in text and "JUnit XML" in text
+    assert "good\\.xml** · " in text and "JUnit XML" in text
     assert any("notes.txt: is not in a format dtd reads" in e.value for e in at.error)
     button = at.button(key="ingest")
     assert button.label == "Ingest 2 files"

@@ -19,6 +19,7 @@ from lib.config import REFRESH_CHOICES, Settings
 from lib.dimensions import Dimensions
 from lib.spec import CUSTOM, DEFAULT_RANGE, PRIMARY_FILTERS, RANGE_CHOICES, QuerySpec, SpecError
 from lib.store import Store
+from lib.ui import safe
 
 PAGES = (
     ("streamlit_app.py", "Overview", ":material/dashboard:"),
@@ -26,6 +27,8 @@ PAGES = (
     ("pages/3_Compare.py", "Compare", ":material/compare_arrows:"),
     ("pages/4_Heatmap.py", "Heatmap", ":material/grid_on:"),
     ("pages/5_Correlation.py", "Correlation", ":material/scatter_plot:"),
+    ("pages/6_Tests.py", "Tests", ":material/checklist:"),
+    ("pages/7_Workers.py", "Workers", ":material/dns:"),
     ("pages/9_Data.py", "Data", ":material/database:"),
 )
 
@@ -39,7 +42,9 @@ class View:
     aggregator: Aggregator
 
 
-def render(store: Store, settings: Settings) -> View:
+def render(store: Store, settings: Settings, default_refresh: str | None = None) -> View:
+    """The sidebar; ``default_refresh`` overrides the configured interval on pages that should
+    refresh even when the configuration says off (the Workers page)."""
     options = Aggregator(store, settings.auto_refresh).filter_options()
     problems = _link_problems(options)  # before any widget reads (and cleans) the link
     with st.sidebar:
@@ -55,7 +60,11 @@ def render(store: Store, settings: Settings) -> View:
             list(REFRESH_CHOICES),
             key="refresh",
             bind="query-params",
-            index=list(REFRESH_CHOICES).index(settings.refresh_choice),
+            index=list(REFRESH_CHOICES).index(
+                settings.refresh_choice
+                if settings.auto_refresh or not default_refresh
+                else default_refresh
+            ),
             help="Reload the data at this interval (Grafana's choices; never below 5 s).",
         )
         refresh_s = REFRESH_CHOICES[refresh_label]
@@ -67,7 +76,7 @@ def render(store: Store, settings: Settings) -> View:
                 f"Data from {span['first_result']:%Y-%m-%d %H:%M} to "
                 f"{span['last_result']:%Y-%m-%d %H:%M} UTC · {span['results']:,} results"
             )
-        st.caption(f"Database: `{store.path}`" + (" (read-only)" if store.read_only else ""))
+        st.caption(f"Database: {safe.md(store.path)}" + (" (read-only)" if store.read_only else ""))
     if refresh_s:
         st_autorefresh(interval=refresh_s * 1000, key="autorefresh")
     return View(spec=spec, refresh_s=refresh_s, aggregator=aggregator)

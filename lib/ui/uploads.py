@@ -8,6 +8,7 @@ from lib.ingest import IngestOptions, ingest_bytes
 from lib.ingest.formats import preview
 from lib.ingest.model import Source
 from lib.store import Store
+from lib.ui import safe
 
 _RESULTS = "upload_results"
 """Session key: per uploaded file (name, size), the report of its last ingest."""
@@ -30,7 +31,7 @@ def render(store: Store, options: IngestOptions) -> None:
         key = (upload.name, len(data))
         with st.container(border=True):
             st.markdown(
-                f"**{upload.name}** · {len(data):,} bytes · "
+                f"**{safe.md(upload.name)}** · {len(data):,} bytes · "
                 + (look.format or "not a format dtd reads")
             )
             if look.problem:
