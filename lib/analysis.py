@@ -11,6 +11,9 @@ import pandas as pd
 
 from lib.stats import Interval, geometric_mean_ratio, ratio_of_medians, verdict
 
+NOTEWORTHY = 0.01
+"""A change of the early-against-late median under 1 % is called neither better nor worse."""
+
 
 def trend_summary(frame: pd.DataFrame, direction: str, share: float = 0.1) -> pd.DataFrame:
     """Per group: values, and the median of the bucket medians in the first and last ``share``
@@ -24,6 +27,8 @@ def trend_summary(frame: pd.DataFrame, direction: str, share: float = 0.1) -> pd
         )
         change = (late / early - 1.0) if early else np.nan
         better = {"higher": change > 0, "lower": change < 0}.get(direction)
+        if np.isfinite(change) and abs(change) < NOTEWORTHY:
+            better = None
         rows.append(
             {
                 "group": group,

@@ -119,6 +119,7 @@ def trend(
     log: bool,
     group_title: str,
     relative: bool = False,
+    changes: pd.DataFrame | None = None,
 ) -> alt.Chart:
     """Median per bucket and group, with a p25-p75 or min-max band; zoom on x, legend toggles."""
     scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
@@ -158,15 +159,13 @@ def trend(
         )
     if frame["n"].max() == 1 or len(frame) < 3:
         layers.append(base.mark_point(filled=True, size=40).encode(y="median:Q"))
+    chart = alt.layer(*layers).add_params(pick).interactive(bind_y=False)
+    if changes is not None and len(changes):
+        # Change points keep their own colour scale (by kind) beside the groups' colours.
+        chart = alt.layer(chart, change_marks(changes)).resolve_scale(color="independent")
     better = {"higher": "higher is better", "lower": "lower is better"}.get(metric["direction"], "")
-    return (
-        alt.layer(*layers)
-        .add_params(pick)
-        .properties(
-            height=380,
-            title=alt.TitleParams(better, anchor="end", fontSize=11, fontWeight="normal"),
-        )
-        .interactive(bind_y=False)
+    return chart.properties(
+        height=380, title=alt.TitleParams(better, anchor="end", fontSize=11, fontWeight="normal")
     )
 
 
@@ -371,3 +370,148 @@ def resources(frame: pd.DataFrame, bucket_seconds: int) -> alt.Chart:
         .facet(row=alt.Row("resource:N", title=None))
         .resolve_scale(y="independent")
     )
+
+
+KIND_COLORS = {"regression": "#c62828", "improvement": "#2e7d32", "change": "#6d4c41"}
+
+
+def change_explained(points: pd.DataFrame, record: dict, others: pd.DataFrame) -> alt.Chart:
+    """A series around one change: its values, the before and after windows shaded with their
+    medians, and every change point of the series as a vertical rule."""
+    unit = f" ({record['unit']})" if record.get("unit") else ""
+    base = alt.Chart(points).encode(x=alt.X("ts:T", title="Time (UTC)"))
+    dots = base.mark_circle(size=22, opacity=0.75).encode(
+        y=alt.Y("value:Q", title=f"{record['metric']}{unit}", scale=alt.Scale(zero=False)),
+        tooltip=[
+            alt.Tooltip("ts:T", format="%Y-%m-%d %H:%M"),
+            alt.Tooltip("value:Q", format=",.4g"),
+        ],
+    )
+    windows = pd.DataFrame(
+        {
+            "start": [record["before_start"], record["after_start"]],
+            "end": [record["before_end"], record["after_end"]],
+            "median": [record["before_median"], record["after_median"]],
+            "window": ["before", "after"],
+        }
+    )
+    shade = (
+        alt.Chart(windows)
+        .mark_rect(opacity=0.08)
+        .encode(
+            x="start:T",
+            x2="end:T",
+            color=alt.Color("window:N", legend=None, scale=alt.Scale(range=["#1f77b4", "#ff7f0e"])),
+        )
+    )
+    medians = (
+        alt.Chart(windows)
+        .mark_rule(strokeWidth=2)
+        .encode(
+            x="start:T",
+            x2="end:T",
+            y="median:Q",
+            color=alt.Color("window:N", scale=alt.Scale(range=["#1f77b4", "#ff7f0e"])),
+            tooltip=["window:N", alt.Tooltip("median:Q", format=",.4g")],
+        )
+    )
+    rules = (
+        alt.Chart(others)
+        .mark_rule(strokeDash=[5, 3], strokeWidth=1.5)
+        .encode(
+            x="changed_at:T",
+            color=alt.Color(
+                "kind:N",
+                scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values())),
+                legend=alt.Legend(title="change points"),
+            ),
+            tooltip=[
+                alt.Tooltip("changed_at:T", format="%Y-%m-%d %H:%M"),
+                "kind:N",
+                "severity:N",
+                alt.Tooltip("change:Q", format="+.1%"),
+            ],
+        )
+    )
+    return (
+        alt.layer(shade, dots, medians, rules)
+        .resolve_scale(color="independent")
+        .properties(height=320)
+        .interactive(bind_y=False)
+    )
+
+
+def before_after(points: pd.DataFrame) -> alt.Chart:
+    """The values of the two windows side by side: box and points."""
+    box = (
+        alt.Chart(points)
+        .mark_boxplot(extent="min-max", size=40)
+        .encode(
+            x=alt.X("window:N", sort=["before", "after"], title=None),
+            y=alt.Y("value:Q", scale=alt.Scale(zero=False), title=None),
+            color=alt.Color(
+                "window:N",
+                legend=None,
+                scale=alt.Scale(domain=["before", "after"], range=["#1f77b4", "#ff7f0e"]),
+            ),
+        )
+    )
+    return box.properties(height=320, width=220)
+
+
+def change_marks(changes: pd.DataFrame) -> alt.Chart:
+    """Vertical rules for change points, to layer on a time chart."""
+    return (
+        alt.Chart(changes)
+        .mark_rule(strokeDash=[5, 3], strokeWidth=1.2, opacity=0.8)
+        .encode(
+            x="changed_at:T",
+            color=alt.Color(
+                "kind:N",
+                scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values())),
+                legend=alt.Legend(title="change points"),
+            ),
+            tooltip=[
+                alt.Tooltip("changed_at:T", format="%Y-%m-%d %H:%M"),
+                "kind:N",
+                "severity:N",
+                alt.Tooltip("change:Q", format="+.1%"),
+                "label:N",
+            ],
+        )
+    )
+
+
+def worker_failures(fleet: pd.DataFrame) -> alt.Chart:
+    """Each worker's failure rate (bar) against the rate its peers show on the same tests (tick);
+    flagged workers in red."""
+    data = fleet.dropna(subset=["failure_rate"]).assign(
+        expected_rate=lambda f: f["expected"] / f["executed"].where(f["executed"] > 0),
+        verdict=lambda f: f["flagged"].map({True: "flagged", False: "like its peers"}),
+    )
+    base = alt.Chart(data).encode(
+        y=alt.Y(
+            "worker_id:N",
+            title="Worker",
+            sort=list(data.sort_values("failure_rate", ascending=False)["worker_id"]),
+        ),
+        tooltip=[
+            "worker_id:N",
+            "state:N",
+            "executed:Q",
+            "failures:Q",
+            alt.Tooltip("failure_rate:Q", format=".1%"),
+            alt.Tooltip("expected_rate:Q", title="peers' rate", format=".1%"),
+            alt.Tooltip("p_adjusted:Q", title="adjusted p", format=".2g"),
+        ],
+    )
+    bars = base.mark_bar(height=12).encode(
+        x=alt.X("failure_rate:Q", title="Failure rate", axis=alt.Axis(format="%")),
+        color=alt.Color(
+            "verdict:N",
+            scale=alt.Scale(domain=["flagged", "like its peers"], range=["#c62828", "#78909c"]),
+            legend=alt.Legend(title=None, orient="bottom"),
+        ),
+    )
+    ticks = base.mark_tick(color="black", thickness=2, size=16).encode(x="expected_rate:Q")
+    return (bars + ticks).properties(height=alt.Step(18))

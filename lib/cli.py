@@ -191,6 +191,106 @@ def _cmd_inbox(args: argparse.Namespace) -> int:
         return 0
 
 
+def _cmd_analyse(args: argparse.Namespace) -> int:
+    from lib import regressions
+
+    store = open_store(_db_path(args.db), create=False)
+    began = time.perf_counter()
+    with store.cursor() as cur:
+        waiting = len(regressions.pending(cur))
+    print(f"Analysing {waiting:,} series x metric pairs for change points...", file=sys.stderr)
+    done = regressions.analyse(store)
+    with store.cursor() as cur:
+        kinds = dict(
+            cur.execute(
+                "SELECT kind, count(*) FROM change_points WHERE NOT unstable AND severity <> 'none' "
+                "GROUP BY ALL"
+            ).fetchall()
+        )
+    print(
+        f"Analysed {done:,} pairs in {time.perf_counter() - began:.1f} s: "
+        f"{kinds.get('regression', 0):,} regressions and {kinds.get('improvement', 0):,} "
+        f"improvements (stable series, 5 % or more) in {store.path}."
+    )
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from lib.server import DashboardServer, ensure_write_token
+
+    server = DashboardServer(host=args.host, port=args.port, db_path=args.db)
+    settings = server.settings
+    from lib.store import open_store as _open
+
+    _open(settings.db_path)  # the same checks and messages as everywhere, before serving
+    token = ensure_write_token()
+    base = f"http://{args.host}:{args.port}"
+    print(f"Serving {settings.db_path} at {base} (UI), {base}/api (REST), {base}/ws (WebSocket).")
+    if token:
+        print(f"Writes need 'Authorization: Bearer {token}' (set DTD_API_TOKEN to choose one).")
+    server.start()
+    return 0
+
+
+def _report_spec(args: argparse.Namespace):
+    from lib.spec import QuerySpec
+
+    params: dict[str, list[str]] = {"range": [args.range]}
+    if args.start or args.end:
+        params.update(range=["custom"], **{"from": [args.start or ""], "to": [args.end or ""]})
+    for item in args.filter or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"--filter {item!r}: write DIMENSION=VALUE, e.g. hardware=cuda.")
+        params.setdefault(key.strip(), []).extend(v for v in value.split(",") if v.strip())
+    return QuerySpec.from_params(params)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from lib import reports
+    from lib.spec import SpecError
+
+    out = Path(args.out)
+    shape = args.format or out.suffix.lower().lstrip(".")
+    if shape not in ("html", "pdf", "zip"):
+        raise ConfigError(
+            f"--out {args.out}: cannot tell the format from the name; end it in .html, .pdf or "
+            ".zip, or pass --format."
+        )
+    try:
+        spec = _report_spec(args)
+    except SpecError as exc:
+        raise ConfigError(str(exc)) from None
+    if not out.parent.is_dir():
+        raise ConfigError(f"--out {args.out}: the folder {out.parent} does not exist.")
+    store = open_store(_db_path(args.db), create=False)
+    began = time.perf_counter()
+    if args.kind == "regression":
+        from lib import regressions
+
+        regressions.analyse(store)  # series with new values since the last analysis, if any
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with store.cursor() as cur:
+        try:
+            report = reports.build(cur, args.kind, spec, now, args.metric, args.dimension)
+        except (ValueError, LookupError) as exc:
+            raise ConfigError(str(exc)) from None
+    if shape == "html":
+        content = reports.to_html(report, args.theme).encode()
+    elif shape == "pdf":
+        content = reports.to_pdf(report)
+    else:
+        content = reports.to_zip(report, args.theme)
+    out.write_bytes(content)
+    tables = sum(len(s.tables) for s in report.sections)
+    pictures = sum(len(s.charts) for s in report.sections)
+    print(
+        f"Wrote the {args.kind} report ({report.scope}; {tables} tables, {pictures} charts) "
+        f"to {out} ({len(content):,} bytes) in {time.perf_counter() - began:.1f} s."
+    )
+    return 0
+
+
 def _read_mapping(path: str) -> dict:
     """A column mapping for foreign tables, from TOML or JSON (see docs/ingest-formats.md)."""
     import tomllib
@@ -275,6 +375,66 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between scans (default %(default)s)",
     )
     p.set_defaults(handler=_cmd_inbox)
+
+    p = sub.add_parser(
+        "analyse",
+        help="detect change points in every series with new values",
+        description="The dashboard does this in the background; run it after `dtd ingest` or "
+        "`dtd demo` to have regressions ready before the dashboard starts.",
+    )
+    p.add_argument("--db", help=db_help)
+    p.set_defaults(handler=_cmd_analyse)
+
+    p = sub.add_parser(
+        "serve",
+        help="serve the dashboard, the REST API and the WebSocket from one port",
+        description="One process owns the database: the dashboard and the API it serves. "
+        "Without DTD_API_TOKEN a random write token is made and printed.",
+    )
+    p.add_argument("--db", help=db_help)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument(
+        "--port",
+        type=_bounded(int, 1, 65535, "--port"),
+        default=8501,
+        help="port (default %(default)s)",
+    )
+    p.set_defaults(handler=_cmd_serve)
+
+    from lib.reports import REPORT_TYPES
+    from lib.spec import DEFAULT_RANGE, RELATIVE_RANGES
+
+    p = sub.add_parser(
+        "report",
+        help="write a self-contained report (HTML, PDF or a ZIP bundle) for CI artifacts",
+        description="The Reports page's reports from the command line. The format follows "
+        "--out's extension: .html (opens offline), .pdf, or .zip (HTML, PDF, a CSV of every "
+        "table and a PNG of every chart).",
+    )
+    p.add_argument("kind", choices=REPORT_TYPES, metavar="TYPE", help=", ".join(REPORT_TYPES))
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write the report")
+    p.add_argument("--db", help=db_help)
+    p.add_argument("--format", choices=("html", "pdf", "zip"), help="override --out's extension")
+    p.add_argument(
+        "--range",
+        choices=tuple(RELATIVE_RANGES),
+        default=DEFAULT_RANGE,
+        help="time range up to now (default %(default)s)",
+    )
+    p.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first day (UTC)")
+    p.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day (UTC), inclusive")
+    p.add_argument(
+        "--filter",
+        action="append",
+        metavar="DIMENSION=VALUE[,VALUE]",
+        help="keep only these values of a dimension, e.g. hardware=cuda,rocm; repeatable",
+    )
+    p.add_argument("--metric", help="metric of the performance and dimension reports")
+    p.add_argument(
+        "--dimension", default="hardware", help="dimension compared (default %(default)s)"
+    )
+    p.add_argument("--theme", choices=("light", "dark"), default="light")
+    p.set_defaults(handler=_cmd_report)
 
     p = sub.add_parser("status", help="print what a database holds")
     p.add_argument("--db", help=db_help)

@@ -34,6 +34,11 @@ REFRESH_CHOICES: dict[str, int] = {
 REPORT_TYPES = ("performance", "regression", "dimension", "worker", "test")
 
 
+OVERRIDES: dict[str, Any] = {}
+"""Settings set in this process (``DashboardServer.configure``, ``dtd serve --db``): they beat the
+environment and secrets, for the UI and the API alike, since both run here."""
+
+
 class ConfigError(ValueError):
     """A setting has a value we cannot use; the message names the setting and its source."""
 
@@ -54,6 +59,10 @@ class Settings:
     """Largest file one ingest accepts."""
     inbox: str = ""
     """A folder the dashboard watches for result files ("" = none)."""
+    api_token: str = ""
+    """Bearer token the REST API requires for writes ("" = writes refused)."""
+    api_read_token: str = ""
+    """Bearer token for reads too ("" = reads are open)."""
 
     @property
     def refresh_choice(self) -> str:
@@ -125,11 +134,14 @@ def load_settings(
         if key in ("db_path", "db_configured"):
             continue
         env_key = f"DTD_{key.upper()}"
-        if env.get(env_key, "").strip():
+        if key in OVERRIDES:
+            values[key] = _coerce(key, OVERRIDES[key], f"configure() {key}")
+        elif env.get(env_key, "").strip():
             values[key] = _coerce(key, env[env_key], f"environment variable {env_key}")
         elif key in section:
             values[key] = _coerce(key, section[key], f"secrets [dtd] {key}")
 
+    db_override = db_override or OVERRIDES.get("db")
     if db_override:
         db_path, configured = Path(db_override), True
     elif env.get("DTD_DB", "").strip():

@@ -12,7 +12,8 @@ failures and at least 5 more.
 
 Tests (one row per test configuration, i.e. series), on executed results (skips excluded):
 - flaky: both passed and failed on the same commit (Buildkite, Datadog, Trunk); or at least 0.2
-  pass/fail transitions per run over the last 20 runs with a failure rate between 5 % and 95 %;
+  pass/fail transitions per run (and at least 2) over the last 20 runs with a failure rate
+  between 5 % and 95 %;
 - broken: the last 3 runs failed (and not flaky: three failures in a row happen to flaky tests);
   recovered: 3 or more failures in a row earlier, passing now.
 The pass rate carries its Wilson 95 % interval.
@@ -34,6 +35,8 @@ from lib.stats import benjamini_hochberg
 
 FLIP_WINDOW = 20
 FLIP_RATE = 0.2
+MIN_FLIPS = 2
+"""One pass-to-fail transition is a change of state (broken), not flakiness: it takes two."""
 FLAKY_FAILURE_RANGE = (0.05, 0.95)
 BROKEN_RUNS = 3
 STRIP = 20
@@ -240,7 +243,12 @@ def _judge(frame: pd.DataFrame) -> pd.DataFrame:
     failure_rate = frame["failures"] / executed.where(executed > 0)
     frame["flip_rate"] = history.map(_flip_rate)
     lo_rate, hi_rate = FLAKY_FAILURE_RANGE
-    flips = (frame["flip_rate"] >= FLIP_RATE) & failure_rate.between(lo_rate, hi_rate)
+    transitions = frame["flip_rate"] * (history.map(lambda h: min(len(h), FLIP_WINDOW)) - 1)
+    flips = (
+        (frame["flip_rate"] >= FLIP_RATE)
+        & (transitions.round() >= MIN_FLIPS)
+        & failure_rate.between(lo_rate, hi_rate)
+    )
     same_commit = frame["mixed_commits"] > 0
     frame["flaky"] = same_commit | flips
     frame["flaky_score"] = np.where(

@@ -29,6 +29,14 @@ STATISTICS: dict[str, str] = {
 """Heatmap statistics: the allow-list of aggregate expressions."""
 DETERMINED_BY = {"hardware": ("device",), "model": ("model_family", "modality")}
 """Dimensions that change with another: comparing hardware also changes the device."""
+PREFERRED_METRICS = (
+    "throughput_items_per_second",
+    "latency_p50_ms",
+    "time_median_s",
+    "ops_per_second",
+    "real_time_ns",
+)
+"""The metric shown when none is asked for: the first of these with values, else the commonest."""
 
 
 def series_label_sql(alias: str = "s") -> str:
@@ -291,6 +299,31 @@ def metric_sample(
     return frame
 
 
+def resolve_metric(cur: duckdb.DuckDBPyConnection, metric: str | None) -> str:
+    """The metric asked for when it has values, else the preferred one; ValueError naming the
+    known metrics when the one asked for has none, LookupError when no metric has values."""
+    from lib.queries import metrics_present
+
+    names = list(metrics_present(cur)["name"])
+    if metric:
+        if metric not in names:
+            known = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
+            raise ValueError(f"metric {metric!r} has no values in this database; known: {known}")
+        return metric
+    if not names:
+        raise LookupError("no metric has values in this database yet")
+    return next((m for m in PREFERRED_METRICS if m in names), names[0])
+
+
+def resolve_dimension(cur: duckdb.DuckDBPyConnection, dimension: str) -> str:
+    names = dimension_names(cur)
+    if dimension not in names:
+        raise ValueError(
+            f"{dimension!r} is not a dimension of this store; known: {', '.join(names)}"
+        )
+    return dimension
+
+
 def dimension_names(cur: duckdb.DuckDBPyConnection) -> list[str]:
     """Every dimension the store can group by: built-ins plus its extras."""
     return Dimensions.of(cur).names
@@ -298,6 +331,7 @@ def dimension_names(cur: duckdb.DuckDBPyConnection) -> list[str]:
 
 __all__ = [
     "BUILTIN",
+    "PREFERRED_METRICS",
     "SERIES",
     "STATISTICS",
     "comparison_values",
@@ -308,5 +342,7 @@ __all__ = [
     "metric_info",
     "metric_over_time",
     "metric_sample",
+    "resolve_dimension",
+    "resolve_metric",
     "series_label_sql",
 ]

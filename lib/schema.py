@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import duckdb
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = "distributed-testing-dashboard"
 
 STATUSES = ("passed", "failed", "error", "skipped")
@@ -106,6 +106,57 @@ _V1 = [
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
 
 
+CHANGE_KINDS = ("regression", "improvement", "change")
+SEVERITIES = ("none", "minor", "moderate", "major", "critical")
+REVIEW_STATUSES = ("open", "acknowledged", "expected", "false_positive", "fixed")
+
+_V2 = [
+    f"""
+    CREATE TABLE change_points (
+        change_id BIGINT PRIMARY KEY,
+        series_id BIGINT NOT NULL,
+        metric VARCHAR NOT NULL,
+        changed_at TIMESTAMP NOT NULL,
+        before_start TIMESTAMP,
+        before_end TIMESTAMP,
+        after_start TIMESTAMP,
+        after_end TIMESTAMP,
+        before_n INTEGER,
+        after_n INTEGER,
+        before_median DOUBLE,
+        after_median DOUBLE,
+        change DOUBLE,
+        ci_low DOUBLE,
+        ci_high DOUBLE,
+        p_value DOUBLE,
+        q_value DOUBLE,
+        kind VARCHAR NOT NULL CHECK (kind IN {CHANGE_KINDS}),
+        severity VARCHAR NOT NULL CHECK (severity IN {SEVERITIES}),
+        unstable BOOLEAN NOT NULL,
+        commit_before VARCHAR,
+        commit_after VARCHAR,
+        detected_at TIMESTAMP NOT NULL
+    )""",
+    f"""
+    CREATE TABLE change_reviews (
+        change_id BIGINT NOT NULL,
+        status VARCHAR NOT NULL CHECK (status IN {REVIEW_STATUSES}),
+        note VARCHAR,
+        reviewed_at TIMESTAMP NOT NULL,
+        reviewer VARCHAR
+    )""",
+    """
+    CREATE TABLE detection_state (
+        series_id BIGINT NOT NULL,
+        metric VARCHAR NOT NULL,
+        analysed_until TIMESTAMP NOT NULL,
+        PRIMARY KEY (series_id, metric)
+    )""",
+]
+"""Version 2: detected change points, people's reviews of them (latest wins), and how far each
+(series, metric) has been analysed, so detection runs incrementally."""
+
+
 def _statements(sql: Sequence[str]) -> Migration:
     def apply(con: duckdb.DuckDBPyConnection) -> None:
         for statement in sql:
@@ -114,7 +165,7 @@ def _statements(sql: Sequence[str]) -> Migration:
     return apply
 
 
-MIGRATIONS: dict[int, Migration] = {1: _statements(_V1)}
+MIGRATIONS: dict[int, Migration] = {1: _statements(_V1), 2: _statements(_V2)}
 """Version N's entry turns a version N-1 file into version N (1 builds an empty file)."""
 
 

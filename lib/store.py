@@ -240,6 +240,8 @@ class Store:
         self._write_lock = threading.Lock()
         self._opened = uuid.uuid4().hex[:12]
         self.data_version = 0
+        self.closed = False
+        """Set by ``close``: background workers holding this store stop."""
         """Counts committed writes in this process; part of every cache key."""
 
     @property
@@ -284,6 +286,7 @@ class Store:
         with _registry_lock:
             if _registry.get(self.path) is self:
                 del _registry[self.path]
+        self.closed = True
         self._con.close()
 
 

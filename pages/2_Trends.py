@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import analysis, charts, performance
+from lib import analysis, charts, performance, regressions
 from lib.ui import context, controls, panels, safe, share, sidebar
+
+MAX_MARKED = 40
+"""More change-point rules than this would hide the lines they annotate."""
 
 context.page("Trends")
 settings = context.settings_or_stop()
@@ -63,11 +66,26 @@ if log and (frame["min"] <= 0).any():
         "Some values are zero or negative; a log scale cannot show them.", icon=":material/warning:"
     )
 title = {controls.NONE: "All", performance.SERIES: "Series"}.get(by) or by
+changes = agg.run(regressions.changes_in, spec, metric=metric["name"])
+if by == performance.SERIES:
+    changes = changes[changes["label"].isin(set(frame["group"]))]
+marked = changes if len(changes) <= MAX_MARKED else None
 panels.chart(
-    charts.trend(frame, metric, band, log, title, relative),
+    charts.trend(frame, metric, band, log, title, relative, marked),
     frame,
     f"trend_{metric['name']}",
-    caption="Median per bucket; drag to pan, scroll to zoom, click the legend to focus.",
+    caption="Median per bucket; drag to pan, scroll to zoom, click the legend to focus."
+    + (
+        f" Dashed rules: {len(changes)} detected change points (see Regressions)."
+        if marked is not None and len(changes)
+        else ""
+    )
+    + (
+        f" {len(changes)} change points in this selection: filter or group by series to see "
+        "them marked."
+        if marked is None
+        else ""
+    ),
 )
 
 st.subheader("Early against late")

@@ -93,3 +93,19 @@ def _fresh_caches(monkeypatch: pytest.MonkeyPatch):
 def _release_files():
     yield
     close_all()
+
+
+@pytest.fixture(scope="session")
+def analysed_db(tmp_path_factory: pytest.TempPathFactory, demo_db: Path) -> Path:
+    """A copy of the demo database with change points detected (the API and reports read
+    them); tests may write to it."""
+    import shutil
+
+    from lib import regressions
+
+    path = tmp_path_factory.mktemp("analysed") / "analysed.duckdb"
+    with open_store(demo_db).cursor() as cur:
+        cur.execute("CHECKPOINT")
+    shutil.copy(demo_db, path)
+    regressions.analyse(open_store(path))
+    return path

@@ -286,20 +286,23 @@ def test_release_lets_another_process_open_the_file(tmp_path: Path) -> None:
     assert out.stdout.strip() == "ok", out.stderr
 
 
-def _upgrade_to_2(monkeypatch: pytest.MonkeyPatch, step) -> None:
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(schema, "MIGRATIONS", {1: schema.MIGRATIONS[1], 2: step})
+def _upgrade_by_one(monkeypatch: pytest.MonkeyPatch, step) -> int:
+    """Pretend the next release adds ``step`` as the next migration; return its version."""
+    version = schema.SCHEMA_VERSION + 1
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", version)
+    monkeypatch.setattr(schema, "MIGRATIONS", {**schema.MIGRATIONS, version: step})
+    return version
 
 
 def test_opening_an_older_file_migrates_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.duckdb"
-    open_store(path).close()  # a version 1 file
-    _upgrade_to_2(
+    open_store(path).close()  # a file of the current version
+    new = _upgrade_by_one(
         monkeypatch, lambda c: c.execute("ALTER TABLE results ADD COLUMN attempt INTEGER")
     )
     store = open_store(path)
     try:
-        assert store.meta()["schema_version"] == "2"
+        assert store.meta()["schema_version"] == str(new)
         with store.cursor() as cur:
             columns = [r[0] for r in cur.execute("DESCRIBE results").fetchall()]
         assert "attempt" in columns
@@ -317,12 +320,34 @@ def test_a_failed_migration_leaves_the_file_at_its_version(
         con.execute("CREATE TABLE halfway (x INTEGER)")
         con.execute("SELECT * FROM no_such_table")
 
-    _upgrade_to_2(monkeypatch, broken)
-    with pytest.raises(StoreError, match="from schema 1 to 2 failed.*left at version 1"):
+    old = schema.SCHEMA_VERSION
+    new = _upgrade_by_one(monkeypatch, broken)
+    with pytest.raises(
+        StoreError, match=f"from schema {old} to {new} failed.*left at version {old}"
+    ):
         open_store(path)
     con = duckdb.connect(str(path), read_only=True)
     assert con.execute("SELECT value FROM dtd_meta WHERE key='schema_version'").fetchall() == [
-        ("1",)
+        (str(old),)
     ]
     assert "halfway" not in {r[0] for r in con.execute("SHOW TABLES").fetchall()}
     con.close()
+
+
+def test_a_version_1_file_gains_the_change_point_tables(tmp_path: Path) -> None:
+    path = tmp_path / "v1.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("BEGIN")
+    schema.migrate(con, 0, {1: schema.MIGRATIONS[1]})  # what release 1 wrote
+    con.execute("INSERT INTO runs (run_id, name) VALUES (7, 'kept')")
+    con.execute("COMMIT")
+    con.close()
+    store = open_store(path)
+    try:
+        assert store.meta()["schema_version"] == str(schema.SCHEMA_VERSION)
+        with store.cursor() as cur:
+            tables = {r[0] for r in cur.execute("SHOW TABLES").fetchall()}
+            assert cur.execute("SELECT name FROM runs").fetchall() == [("kept",)]
+        assert {"change_points", "change_reviews", "detection_state"} <= tables
+    finally:
+        store.close()

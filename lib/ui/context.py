@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import duckdb
 import streamlit as st
 
-from lib import analysis, demo
+from lib import analysis, demo, regressions
 from lib.aggregator import utc_now  # noqa: F401 - pages read the clock through the context
 from lib.config import PROJECT_ROOT, ConfigError, Settings, load_settings
 from lib.ingest import IngestOptions, inbox
@@ -100,6 +100,8 @@ def store_or_stop(settings: Settings) -> Store:
                 f"The inbox folder {settings.inbox} cannot be watched: {exc}",
                 icon=":material/warning:",
             )
+    if not store.read_only:
+        regressions.run_in_background(store)
     try:
         demo.catch_up(store)
     except (StoreError, duckdb.Error) as exc:

@@ -11,15 +11,9 @@ import streamlit as st
 from lib import queries
 from lib.aggregator import Aggregator
 from lib.dimensions import Dimensions
+from lib.performance import PREFERRED_METRICS
 
 NONE = "none"
-PREFERRED_METRICS = (
-    "throughput_items_per_second",
-    "latency_p50_ms",
-    "time_median_s",
-    "ops_per_second",
-    "real_time_ns",
-)
 
 
 def metric(

@@ -29,6 +29,8 @@ PAGES = (
     ("pages/5_Correlation.py", "Correlation", ":material/scatter_plot:"),
     ("pages/6_Tests.py", "Tests", ":material/checklist:"),
     ("pages/7_Workers.py", "Workers", ":material/dns:"),
+    ("pages/8_Regressions.py", "Regressions", ":material/trending_down:"),
+    ("pages/10_Reports.py", "Reports", ":material/summarize:"),
     ("pages/9_Data.py", "Data", ":material/database:"),
 )
 
@@ -77,6 +79,10 @@ def render(store: Store, settings: Settings, default_refresh: str | None = None)
                 f"{span['last_result']:%Y-%m-%d %H:%M} UTC · {span['results']:,} results"
             )
         st.caption(f"Database: {safe.md(store.path)}" + (" (read-only)" if store.read_only else ""))
+        st.caption(
+            f"Updated {datetime.now(UTC):%H:%M:%S} UTC"
+            + (f" · refreshes every {refresh_label}" if refresh_s else "")
+        )
     if refresh_s:
         st_autorefresh(interval=refresh_s * 1000, key="autorefresh")
     return View(spec=spec, refresh_s=refresh_s, aggregator=aggregator)
