@@ -71,11 +71,13 @@ def strip_common_prefix(labels: pd.Series, separator: str = " · ") -> pd.Series
 
 def compare_benchmarks(values: pd.DataFrame, direction: str) -> tuple[pd.DataFrame, Interval, str]:
     """Ratio B/A of medians per benchmark present on both sides, with bootstrap intervals and a
-    verdict; then the geometric mean of the ratios across benchmarks with its interval."""
+    verdict; then the geometric mean of the ratios across benchmarks with its interval.
+    ``values``: rows of (side "A" or "B", benchmark, values), as ``comparison_values`` gives."""
     rows = []
-    for benchmark, part in values.groupby("benchmark", sort=True):
-        a = part.loc[part["side"] == "A", "value"].to_numpy()
-        b = part.loc[part["side"] == "B", "value"].to_numpy()
+    sides = {(row.benchmark, row.side): row.values for row in values.itertuples(index=False)}
+    for benchmark in sorted({benchmark for benchmark, _ in sides}):
+        a = np.asarray(sides.get((benchmark, "A"), []), dtype=float)
+        b = np.asarray(sides.get((benchmark, "B"), []), dtype=float)
         if len(a) == 0 or len(b) == 0:
             continue
         interval = ratio_of_medians(a, b)

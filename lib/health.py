@@ -29,11 +29,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sp
 
-from lib.queries import where_clause
+from lib.queries import results_source, time_clause, where_clause
 from lib.spec import QuerySpec
 from lib.stats import benjamini_hochberg
 
 FLIP_WINDOW = 20
+RECENT = 50
+"""Results per test read one by one: the last RECENT (history, durations, median duration)."""
 FLIP_RATE = 0.2
 MIN_FLIPS = 2
 """One pass-to-fail transition is a change of state (broken), not flakiness: it takes two."""
@@ -91,15 +93,16 @@ def normalise_message(message: str | None) -> str:
 def worker_health(cur: duckdb.DuckDBPyConnection, spec: QuerySpec, now: datetime) -> pd.DataFrame:
     """Per worker: executions, failures, expected failures given the tests it ran, ratio, p-value
     (BH-adjusted) and whether it is flagged."""
-    where, params = where_clause(spec, now, alias="r")
+    source, params = results_source(spec, now)
     frame = cur.execute(
         f"""WITH done AS (
-                SELECT r.worker_id, r.series_id, (r.status IN ('failed', 'error'))::INT AS fail
-                FROM results AS r {where} AND r.status <> 'skipped' AND r.worker_id IS NOT NULL
+                SELECT worker_id, series_id, failed + error AS fails,
+                       passed + failed + error AS runs
+                FROM ({source}) WHERE worker_id IS NOT NULL AND passed + failed + error > 0
             ),
-            per_series AS (SELECT series_id, sum(fail) AS fails, count(*) AS runs
+            per_series AS (SELECT series_id, sum(fails) AS fails, sum(runs) AS runs
                            FROM done GROUP BY ALL),
-            per_pair AS (SELECT worker_id, series_id, sum(fail) AS fails, count(*) AS runs
+            per_pair AS (SELECT worker_id, series_id, sum(fails) AS fails, sum(runs) AS runs
                          FROM done GROUP BY ALL)
             SELECT p.worker_id, sum(p.runs) AS executed, sum(p.fails) AS failures,
                    sum(CASE WHEN s.runs > p.runs
@@ -149,14 +152,6 @@ def _flip_rate(statuses: list[str]) -> float:
     return sum(a != b for a, b in zip(recent, recent[1:], strict=False)) / (len(recent) - 1)
 
 
-def _longest_failure_run(statuses: list[str]) -> int:
-    longest = current = 0
-    for status in statuses:
-        current = current + 1 if status in _FAIL else 0
-        longest = max(longest, current)
-    return longest
-
-
 def test_health(
     cur: duckdb.DuckDBPyConnection,
     spec: QuerySpec,
@@ -164,47 +159,123 @@ def test_health(
     exclude_workers: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """One row per test configuration with its health; results of ``exclude_workers`` (workers
-    flagged as sick) are left out, so their failures do not make tests look flaky."""
-    where, params = where_clause(spec, now, alias="r")
-    exclude = ""
+    flagged as sick) are left out, so their failures do not make tests look flaky.
+
+    Counts and commits come from the hourly rollups (exact); the recent history (the last
+    ``RECENT`` results of each test: flips, strip, durations, last status) and the longest run of
+    failures (only for tests that could have one) from single results."""
+    source, params = results_source(spec, now)
+    exclude, excluded = "", list(exclude_workers)
     if exclude_workers:
-        exclude = f" AND r.worker_id NOT IN ({', '.join('?' * len(exclude_workers))})"
-        params = [*params, *exclude_workers]
-    frame = cur.execute(
+        exclude = f" AND coalesce(worker_id, '') NOT IN ({', '.join('?' * len(excluded))})"
+    tests = "series_id IN (SELECT series_id FROM series WHERE kind <> 'benchmark')"
+    counts = cur.execute(
         f"""WITH picked AS MATERIALIZED (
-                SELECT r.series_id, r.ts, r.status, r.duration_s, r.run_id
-                FROM results AS r JOIN series AS s USING (series_id)
-                {where}{exclude} AND s.kind <> 'benchmark'
+                SELECT * FROM ({source}) WHERE {tests}{exclude}
             ),
             mixed AS (
-                SELECT p.series_id, count(*) AS mixed_commits FROM (
-                    SELECT picked.series_id, runs.git_commit
-                    FROM picked JOIN runs USING (run_id)
-                    WHERE runs.git_commit IS NOT NULL AND picked.status <> 'skipped'
-                    GROUP BY ALL
-                    HAVING bool_or(picked.status = 'passed')
-                       AND bool_or(picked.status IN ('failed', 'error'))
-                ) AS p GROUP BY ALL
+                SELECT series_id, count(*) AS mixed_commits FROM (
+                    SELECT p.series_id, runs.git_commit FROM picked AS p JOIN runs USING (run_id)
+                    WHERE runs.git_commit IS NOT NULL GROUP BY ALL
+                    HAVING sum(p.passed) > 0 AND sum(p.failed + p.error) > 0
+                ) GROUP BY ALL
             )
-            SELECT s.series_id, coalesce(s.suite || '::', '') || s.name AS test, s.kind,
+            SELECT p.series_id, coalesce(s.suite || '::', '') || s.name AS test, s.kind,
                    concat_ws(' · ', s.hardware, s.device, s.model, s."precision") AS configuration,
-                   count(*) AS runs,
-                   count(*) FILTER (p.status = 'passed') AS passed,
-                   count(*) FILTER (p.status IN ('failed', 'error')) AS failures,
-                   count(*) FILTER (p.status = 'skipped') AS skipped,
-                   arg_max(p.status, p.ts) AS last_status, max(p.ts) AS last_run,
-                   median(p.duration_s) FILTER (p.status <> 'skipped') AS median_duration_s,
-                   list(p.status ORDER BY p.ts DESC) FILTER (p.status <> 'skipped') AS history,
-                   list(p.duration_s ORDER BY p.ts DESC)
-                       FILTER (p.status <> 'skipped' AND p.duration_s IS NOT NULL)
-                       AS durations,
+                   sum(p.passed + p.failed + p.error + p.skipped)::BIGINT AS runs,
+                   sum(p.passed)::BIGINT AS passed,
+                   sum(p.failed + p.error)::BIGINT AS failures,
+                   sum(p.skipped)::BIGINT AS skipped, max(p.last_ts) AS last_run,
+                   min(p.at_ts) AS first_hour,
                    coalesce(any_value(mixed.mixed_commits), 0) AS mixed_commits
             FROM picked AS p JOIN series AS s USING (series_id)
             LEFT JOIN mixed USING (series_id)
             GROUP BY ALL""",  # noqa: S608
-        params,
+        [*params, *excluded],
     ).df()
+    if counts.empty:
+        return _judge(counts)
+    start, end = spec.window(now)
+    time_sql, time_params = time_clause(start, end, "r.ts")
+    exclude_raw = exclude.replace("worker_id", "r.worker_id")
+    # The recent results: from the hour where each test's last RECENT results begin.
+    hours = cur.execute(
+        f"""WITH per_hour AS (
+                SELECT series_id, at_ts, sum(passed + failed + error + skipped) AS k
+                FROM ({source}) WHERE {tests}{exclude} GROUP BY ALL
+            ),
+            running AS (
+                SELECT series_id, at_ts, sum(k) OVER (PARTITION BY series_id ORDER BY at_ts DESC
+                                                     ROWS UNBOUNDED PRECEDING) AS c
+                FROM per_hour
+            )
+            SELECT series_id, coalesce(max(at_ts) FILTER (c >= ?), min(at_ts)) AS since
+            FROM running GROUP BY ALL""",  # noqa: S608
+        [*params, *excluded, RECENT],
+    ).df()
+    cur.register("_test_since", hours)
+    try:
+        recent = cur.execute(
+            f"""WITH latest AS (
+                    SELECT r.series_id, r.ts, r.status, r.duration_s FROM results AS r
+                    JOIN _test_since AS t ON r.series_id = t.series_id
+                        AND r.ts >= time_bucket(INTERVAL 1 HOUR, t.since)
+                    WHERE r.ts >= time_bucket(INTERVAL 1 HOUR, ?::TIMESTAMP) {time_sql}{exclude_raw}
+                    QUALIFY row_number() OVER (PARTITION BY r.series_id ORDER BY r.ts DESC) <= ?
+                )
+                SELECT series_id, arg_max(status, ts) AS last_status,
+                       list(status ORDER BY ts DESC) FILTER (status <> 'skipped') AS history,
+                       list(duration_s ORDER BY ts DESC)
+                           FILTER (status <> 'skipped' AND duration_s IS NOT NULL) AS durations,
+                       median(duration_s) FILTER (status <> 'skipped') AS median_duration_s
+                FROM latest GROUP BY ALL""",  # noqa: S608
+            [hours["since"].min(), *time_params, *excluded, RECENT],
+        ).df()
+    finally:
+        cur.unregister("_test_since")
+    frame = counts.merge(recent, on="series_id", how="left")
+    frame["longest_failure_run"] = 0
+    judged = _judge(frame)
+    # Only a test that would otherwise pass as "passing" with 3 or more failures can have
+    # recovered; the longest run of failures is read one by one for those alone.
+    candidates = judged.loc[
+        (judged["state"] == "passing") & (judged["failures"] >= BROKEN_RUNS), "series_id"
+    ].tolist()
+    if not candidates:
+        return judged
+    streaks = _longest_failure_runs(cur, candidates, time_sql, time_params, exclude_raw, excluded)
+    frame["longest_failure_run"] = frame["series_id"].map(streaks).fillna(0).astype(int)
     return _judge(frame)
+
+
+def _longest_failure_runs(
+    cur: duckdb.DuckDBPyConnection,
+    series_ids: list[int],
+    time_sql: str,
+    time_params: list,
+    exclude: str,
+    excluded: list[str],
+) -> dict[int, int]:
+    """The longest run of consecutive failures of each test in the window (gaps and islands)."""
+    rows = cur.execute(
+        f"""WITH executed AS (
+                SELECT r.series_id, r.ts, r.status IN ('failed', 'error') AS fail
+                FROM results AS r
+                WHERE r.series_id IN (SELECT unnest(?::BIGINT[])) AND r.status <> 'skipped'
+                {time_sql}{exclude}
+            ),
+            islands AS (
+                SELECT series_id, fail,
+                       row_number() OVER (PARTITION BY series_id ORDER BY ts)
+                       - row_number() OVER (PARTITION BY series_id, fail ORDER BY ts) AS island
+                FROM executed
+            )
+            SELECT series_id, max(n) FROM (
+                SELECT series_id, island, count(*) AS n FROM islands WHERE fail GROUP BY ALL
+            ) GROUP BY ALL""",  # noqa: S608
+        [series_ids, *time_params, *excluded],
+    ).fetchall()
+    return {int(series): int(n) for series, n in rows}
 
 
 def _judge(frame: pd.DataFrame) -> pd.DataFrame:
@@ -259,8 +330,8 @@ def _judge(frame: pd.DataFrame) -> pd.DataFrame:
     broken = history.map(
         lambda h: len(h) >= BROKEN_RUNS and all(s in _FAIL for s in h[:BROKEN_RUNS])
     )
-    recovered = history.map(
-        lambda h: bool(h) and h[0] == "passed" and _longest_failure_run(h) >= BROKEN_RUNS
+    recovered = history.map(lambda h: bool(h) and h[0] == "passed") & (
+        frame["longest_failure_run"] >= BROKEN_RUNS
     )
     frame["state"] = np.select(
         [frame["flaky"], broken, recovered, executed == 0, frame["last_status"].isin(_FAIL)],
@@ -272,7 +343,8 @@ def _judge(frame: pd.DataFrame) -> pd.DataFrame:
     )
     frame["recent_durations"] = durations.map(lambda d: list(reversed(d[:STRIP])))
     frame["duration_trend"] = durations.map(_duration_trend)
-    return frame[columns]
+    # A fixed order (GROUP BY has none), so pages of a listing never overlap.
+    return frame[columns].sort_values(["test", "configuration", "series_id"], ignore_index=True)
 
 
 def _as_list(value: object) -> list:

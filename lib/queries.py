@@ -20,7 +20,7 @@ BUCKET_LADDER_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 8640
 PREVIOUS_COVERAGE_SLACK = 0.05
 
 
-def _time_clause(
+def time_clause(
     start: datetime | None, end: datetime | None, column: str = "ts"
 ) -> tuple[str, list]:
     sql, params = "", []
@@ -45,7 +45,7 @@ def where_clause(
     start, end = spec.window(now)
     if start is not None and bucket_s:
         start = bucket_floor(start, bucket_s)
-    time_sql, time_params = _time_clause(start, end, column=f"{prefix}ts")
+    time_sql, time_params = time_clause(start, end, column=f"{prefix}ts")
     series_sql, series_params = spec.series_clause(f"{prefix}series_id")
     return "WHERE TRUE" + time_sql + series_sql, time_params + series_params
 
@@ -70,7 +70,124 @@ def bucket_seconds(start: datetime, end: datetime, max_points: int = 200) -> int
 
 
 def data_span(cur: duckdb.DuckDBPyConnection) -> tuple[datetime | None, datetime | None]:
-    return tuple(cur.execute("SELECT min(ts), max(ts) FROM results").fetchall()[0])
+    """First and last result (from the hourly rollup: a few rows per series and hour)."""
+    return tuple(cur.execute("SELECT min(first_ts), max(last_ts) FROM result_hours").fetchall()[0])
+
+
+# ----------------------------------------------------------------------------- sources
+#
+# Additive answers (counts, sums, minima, maxima, geometric means) over a window come from the
+# hourly rollups for the window's whole hours plus the raw rows of its partial hours at either
+# end, so they are exact at any window; bucketed charts whose buckets are whole hours read the
+# rollups only. See lib/rollups.py.
+
+HOUR = timedelta(hours=1)
+
+_RESULT_COLUMNS = (
+    "series_id, worker_id, run_id, {at} AS at_ts, passed, failed, error, skipped, "
+    "duration_sum, duration_n, last_ts"
+)
+_RESULT_RAW = (
+    "SELECT series_id, worker_id, run_id, ts AS at_ts, (status = 'passed')::INTEGER AS passed, "
+    "(status = 'failed')::INTEGER AS failed, (status = 'error')::INTEGER AS error, "
+    "(status = 'skipped')::INTEGER AS skipped, duration_s AS duration_sum, "
+    "(duration_s IS NOT NULL)::INTEGER AS duration_n, ts AS last_ts FROM results"
+)
+_METRIC_COLUMNS = "series_id, metric, {at} AS at_ts, n, sum, sumsq, min, max, median, log_sum, n_positive, last_ts"
+_METRIC_RAW = (
+    "SELECT series_id, metric, ts AS at_ts, 1 AS n, value AS sum, value * value AS sumsq, "
+    "value AS min, value AS max, value AS median, "
+    "CASE WHEN value > 0 THEN ln(value) END AS log_sum, (value > 0)::INTEGER AS n_positive, "
+    "ts AS last_ts FROM measurements"
+)
+
+
+def _source(
+    rollup: str,
+    columns: str,
+    raw: str,
+    spec: QuerySpec,
+    now: datetime,
+    bucket_s: int | None,
+    extra: str = "",
+    extra_params: tuple = (),
+    window: tuple[datetime | None, datetime | None] | None = None,
+    raw_only: bool = False,
+) -> tuple[str, list]:
+    start, end = window or spec.window(now)
+    if start is not None and bucket_s:
+        start = bucket_floor(start, bucket_s)
+    series_sql, series_params = spec.series_clause("series_id")
+    where_more = series_sql + extra
+    more = [*series_params, *extra_params]
+    if raw_only or (bucket_s is not None and bucket_s % 3600):
+        time_sql, time_params = time_clause(start, end)
+        return f"{raw} WHERE TRUE{time_sql}{where_more}", [*time_params, *more]
+    h_start = None if start is None else bucket_floor(start, 3600)
+    if h_start is not None and h_start < start:
+        h_start += HOUR
+    h_end = None if end is None else bucket_floor(end, 3600)
+    if h_start is not None and h_end is not None and h_start >= h_end:
+        time_sql, time_params = time_clause(start, end)  # under an hour: raw rows only
+        return f"{raw} WHERE TRUE{time_sql}{where_more}", [*time_params, *more]
+    hours_sql, hours_params = time_clause(h_start, h_end, column="hour")
+    # Table and column names come from this module; values are parameters.
+    rolled = f"SELECT {columns.format(at='hour')} FROM {rollup} WHERE TRUE"  # noqa: S608
+    parts = [rolled + hours_sql + where_more]
+    params: list = [*hours_params, *more]
+    edges = []
+    if h_start is not None and start < h_start:
+        edges.append((start, h_start))
+    if h_end is not None and h_end < end:
+        edges.append((h_end, end))
+    if edges:
+        spans = " OR ".join("(ts >= ? AND ts < ?)" for _ in edges)
+        parts.append(f"{raw} WHERE ({spans}){where_more}")
+        params += [moment for edge in edges for moment in edge] + more
+    return " UNION ALL ".join(parts), params
+
+
+def results_source(
+    spec: QuerySpec,
+    now: datetime,
+    bucket_s: int | None = None,
+    window: tuple[datetime | None, datetime | None] | None = None,
+) -> tuple[str, list]:
+    """Result counts in the window (the spec's, or ``window``) and filters, as rows of
+    (series_id, worker_id, run_id, at_ts, passed, failed, error, skipped, duration_sum, duration_n,
+    last_ts): sum them for exact counts; bucket ``at_ts`` by ``bucket_s`` (the window then starts on
+    a bucket boundary)."""
+    return _source("result_hours", _RESULT_COLUMNS, _RESULT_RAW, spec, now, bucket_s, window=window)
+
+
+def metric_source(
+    spec: QuerySpec,
+    now: datetime,
+    metric: str,
+    bucket_s: int | None = None,
+    raw_only: bool = False,
+) -> tuple[str, list]:
+    """One metric's values in the window and filters, as rows of (series_id, metric, at_ts, n, sum,
+    sumsq, min, max, median, log_sum, n_positive, last_ts): hourly rollups for whole hours (with
+    the hour's exact median), single values (n = 1) for the partial hours at the window's ends,
+    or single values throughout with ``raw_only`` or buckets shorter than an hour."""
+    return _source(
+        "metric_hours",
+        _METRIC_COLUMNS,
+        _METRIC_RAW,
+        spec,
+        now,
+        bucket_s,
+        " AND metric = ?",
+        (metric,),
+        raw_only=raw_only,
+    )
+
+
+def uses_hours(bucket_s: int | None) -> bool:
+    """Whether a query bucketed by ``bucket_s`` reads the hourly rollups (medians then are
+    medians of hourly medians)."""
+    return bucket_s is None or bucket_s % 3600 == 0
 
 
 def effective_window(
@@ -117,28 +234,26 @@ def status_counts(cur: duckdb.DuckDBPyConnection, spec: QuerySpec, now: datetime
     ``previous`` is None when there is no earlier window ("all") or the data does not reach back
     to (within 5 % of) its start: a half-covered period would make every change look like growth.
     """
-    start, end = spec.window(now)
     previous = spec.previous_window(now)
     first, _ = data_span(cur)
     if previous is not None and (
         first is None or first > previous[0] + (previous[1] - previous[0]) * PREVIOUS_COVERAGE_SLACK
     ):
         previous = None
-    series_sql, series_params = spec.series_clause()
-    time_sql, time_params = _time_clause(previous[0] if previous else start, end)
-    rows = cur.execute(
-        f"""SELECT {"ts >= ?" if previous else "TRUE"} AS current, status, count(*)
-            FROM results WHERE TRUE {time_sql} {series_sql} GROUP BY ALL""",  # noqa: S608
-        ([start] if previous else []) + time_params + series_params,
-    ).fetchall()
+    windows = {"current": spec.window(now)}
+    if previous is not None:
+        windows["previous"] = previous
     out: dict = {"current": None, "previous": None}
-    for label, wanted in (("current", True), ("previous", False)):
-        if label == "previous" and previous is None:
-            continue
-        counts = dict.fromkeys(("passed", "failed", "error", "skipped"), 0)
-        for current, status, n in rows:
-            if current == wanted:
-                counts[status] = n
+    for label, window in windows.items():
+        source, params = results_source(spec, now, window=window)
+        passed, failed, error, skipped = cur.execute(
+            f"""SELECT coalesce(sum(passed), 0), coalesce(sum(failed), 0),
+                       coalesce(sum(error), 0), coalesce(sum(skipped), 0)
+                FROM ({source})""",  # noqa: S608
+            params,
+        ).fetchall()[0]
+        counts = {"passed": passed, "failed": failed, "error": error, "skipped": skipped}
+        counts = {k: int(v) for k, v in counts.items()}
         executed = counts["passed"] + counts["failed"] + counts["error"]
         out[label] = {
             **counts,
@@ -154,14 +269,12 @@ def status_over_time(
     """Results per time bucket by status, with the bucket's pass rate (skips excluded)."""
     start, end = effective_window(cur, spec, now)
     step = bucket_seconds(start, end)
-    where, params = where_clause(spec, now, bucket_s=step)
+    source, params = results_source(spec, now, bucket_s=step)
     frame = cur.execute(
-        f"""SELECT time_bucket(to_seconds(?), ts) AS bucket,
-                   count(*) FILTER (status = 'passed') AS passed,
-                   count(*) FILTER (status = 'failed') AS failed,
-                   count(*) FILTER (status = 'error') AS error,
-                   count(*) FILTER (status = 'skipped') AS skipped
-            FROM results {where} GROUP BY ALL ORDER BY bucket""",  # noqa: S608
+        f"""SELECT time_bucket(to_seconds(?), at_ts) AS bucket,
+                   sum(passed)::BIGINT AS passed, sum(failed)::BIGINT AS failed,
+                   sum(error)::BIGINT AS error, sum(skipped)::BIGINT AS skipped
+            FROM ({source}) GROUP BY ALL ORDER BY bucket""",  # noqa: S608
         [step, *params],
     ).df()
     executed = frame["passed"] + frame["failed"] + frame["error"]
@@ -188,20 +301,21 @@ def metric_index_over_time(
     group = column_sql(by, alias="s")
     start, end = effective_window(cur, spec, now)
     step = bucket_seconds(start, end, max_points)
-    where, params = where_clause(spec, now, alias="m", bucket_s=step)
+    source, params = metric_source(spec, now, metric, bucket_s=step)
+    # The typical value of a series is the median of its hourly medians in the window (its
+    # exact median when buckets are shorter than an hour); the index is exact given it.
     frame = cur.execute(
-        f"""WITH picked AS MATERIALIZED (
-                SELECT m.series_id, m.ts, m.value FROM measurements AS m
-                {where} AND m.metric = ? AND m.value > 0
-            ),
-            typical AS (SELECT series_id, median(value) AS typical FROM picked GROUP BY ALL)
-            SELECT time_bucket(to_seconds(?), picked.ts) AS bucket,
+        f"""WITH picked AS MATERIALIZED (SELECT * FROM ({source}) WHERE n_positive > 0),
+            typical AS (SELECT series_id, ln(median(median)) AS log_typical FROM picked
+                        WHERE median > 0 GROUP BY ALL)
+            SELECT time_bucket(to_seconds(?), picked.at_ts) AS bucket,
                    CAST({group} AS VARCHAR) AS "group",
-                   exp(avg(ln(picked.value / typical.typical))) AS "index",
-                   count(*) AS n
+                   exp(sum(picked.log_sum - picked.n_positive * typical.log_typical)
+                       / sum(picked.n_positive)) AS "index",
+                   sum(picked.n_positive)::BIGINT AS n
             FROM picked JOIN typical USING (series_id) JOIN series AS s USING (series_id)
             GROUP BY ALL ORDER BY bucket, "group" """,  # noqa: S608
-        [*params, metric, step],
+        [*params, step],
     ).df()
     frame.attrs["bucket_seconds"] = step
     return frame
@@ -212,6 +326,21 @@ def latest_failures(
 ) -> pd.DataFrame:
     """The most recent failed or errored results with where they ran and what they said."""
     where, params = where_clause(spec, now, alias="r")
+    # Only the hours that hold the last ``limit`` failures are read one by one.
+    source, source_params = results_source(spec, now)
+    since = cur.execute(
+        f"""WITH per_hour AS (
+                SELECT time_bucket(INTERVAL 1 HOUR, at_ts) AS hour, sum(failed + error) AS k
+                FROM ({source}) GROUP BY ALL HAVING sum(failed + error) > 0
+            )
+            SELECT max(hour) FILTER (c >= ?) FROM (
+                SELECT hour, sum(k) OVER (ORDER BY hour DESC ROWS UNBOUNDED PRECEDING) AS c
+                FROM per_hour)""",  # noqa: S608
+        [*source_params, limit],
+    ).fetchall()[0][0]
+    if since is not None:
+        where += " AND r.ts >= ?"
+        params = [*params, since]
     return cur.execute(
         f"""SELECT r.ts AS time, r.status,
                    coalesce(s.suite || '::', '') || s.name AS test,
@@ -248,8 +377,11 @@ def workers(
 
 def summary(cur: duckdb.DuckDBPyConnection, now: datetime) -> dict:
     """Totals for ``dtd status`` and the Data page: everything in the store, unfiltered."""
-    counts = dict(cur.execute("SELECT status, count(*) FROM results GROUP BY ALL").fetchall())
-    by_status = {s: int(counts.get(s, 0)) for s in ("passed", "failed", "error", "skipped")}
+    row = cur.execute(
+        """SELECT coalesce(sum(passed), 0), coalesce(sum(failed), 0), coalesce(sum(error), 0),
+                  coalesce(sum(skipped), 0) FROM result_hours"""
+    ).fetchall()[0]
+    by_status = dict(zip(("passed", "failed", "error", "skipped"), map(int, row), strict=True))
     executed = by_status["passed"] + by_status["failed"] + by_status["error"]
     series, benchmark_series, test_cases = cur.execute(
         """SELECT count(*), count(*) FILTER (kind = 'benchmark'),
@@ -281,7 +413,7 @@ def metrics_present(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def metric_catalog(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every known metric with its unit, direction and number of values."""
     return cur.execute(
-        """WITH counted AS (SELECT metric, count(*) AS n FROM measurements GROUP BY metric)
+        """WITH counted AS (SELECT metric, sum(n) AS n FROM metric_hours GROUP BY metric)
            SELECT c.name, c.unit, c.direction, c.description, coalesce(n, 0) AS values
            FROM metrics AS c LEFT JOIN counted ON counted.metric = c.name
            ORDER BY values DESC, c.name"""

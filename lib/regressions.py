@@ -78,13 +78,14 @@ def robust_cv(values: np.ndarray) -> float:
 def pending(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """(series, metric, direction) pairs with values newer than their last analysis."""
     return cur.execute(
-        """SELECT m.series_id, m.metric, c.direction, max(m.ts) AS newest,
+        """SELECT m.series_id, m.metric, c.direction, max(m.last_ts) AS newest,
                   any_value(d.analysed_until) AS analysed_until
-           FROM measurements AS m
+           FROM metric_hours AS m
            JOIN metrics AS c ON c.name = m.metric AND c.direction IN ('higher', 'lower')
            LEFT JOIN detection_state AS d ON d.series_id = m.series_id AND d.metric = m.metric
            GROUP BY m.series_id, m.metric, c.direction
-           HAVING any_value(d.analysed_until) IS NULL OR max(m.ts) > any_value(d.analysed_until)
+           HAVING any_value(d.analysed_until) IS NULL
+               OR max(m.last_ts) > any_value(d.analysed_until)
            ORDER BY m.metric, m.series_id"""
     ).df()
 
@@ -94,6 +95,21 @@ def _tails(cur: duckdb.DuckDBPyConnection, pairs: pd.DataFrame) -> dict[tuple, p
     value's commit: one query for the whole batch."""
     cur.register("_pairs", pairs[["series_id", "metric"]])
     try:
+        # The hourly rollups say from which hour on each pair has its last MAX_POINTS values,
+        # so only those hours of the raw table are read.
+        since = cur.execute(
+            """WITH running AS (
+                   SELECT h.series_id, h.metric, h.hour,
+                          sum(h.n) OVER (PARTITION BY h.series_id, h.metric ORDER BY h.hour DESC
+                                         ROWS UNBOUNDED PRECEDING) AS c
+                   FROM metric_hours AS h
+                   SEMI JOIN _pairs AS p ON h.series_id = p.series_id AND h.metric = p.metric
+               )
+               SELECT min(since) FROM (
+                   SELECT coalesce(max(hour) FILTER (c >= ?), min(hour)) AS since
+                   FROM running GROUP BY series_id, metric)""",
+            [MAX_POINTS],
+        ).fetchall()[0][0]
         frame = cur.execute(
             """WITH ranked AS (
                    SELECT m.series_id, m.metric, m.ts, m.value, m.result_id,
@@ -101,14 +117,16 @@ def _tails(cur: duckdb.DuckDBPyConnection, pairs: pd.DataFrame) -> dict[tuple, p
                                              ORDER BY m.ts DESC) AS rn
                    FROM measurements AS m
                    SEMI JOIN _pairs AS p ON m.series_id = p.series_id AND m.metric = p.metric
+                   WHERE m.ts >= coalesce(?::TIMESTAMP, '-infinity'::TIMESTAMP)
                )
                SELECT ranked.series_id, ranked.metric, ranked.ts, ranked.value,
                       runs.git_commit AS git_commit
-               FROM ranked JOIN results AS r USING (result_id)
+               FROM ranked JOIN results AS r ON r.result_id = ranked.result_id
+                   AND r.ts >= coalesce(?::TIMESTAMP, '-infinity'::TIMESTAMP)
                LEFT JOIN runs ON runs.run_id = r.run_id
                WHERE ranked.rn <= ?
                ORDER BY ranked.series_id, ranked.metric, ranked.ts""",
-            [MAX_POINTS],
+            [since, since, MAX_POINTS],
         ).df()
     finally:
         cur.unregister("_pairs")
@@ -430,7 +448,7 @@ def progress(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
     done, pairs = cur.execute(
         """SELECT (SELECT count(*) FROM detection_state),
                   (SELECT count(*) FROM (SELECT DISTINCT m.series_id, m.metric
-                   FROM measurements AS m JOIN metrics AS c ON c.name = m.metric
+                   FROM metric_hours AS m JOIN metrics AS c ON c.name = m.metric
                    AND c.direction IN ('higher', 'lower')))"""
     ).fetchall()[0]
     return {"analysed": int(done), "pairs": int(pairs)}

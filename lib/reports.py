@@ -131,7 +131,7 @@ def _performance(cur, spec, now, metric, dimension) -> list[Section]:
     section = Section(
         f"{metric} over time",
         "Each value divided by its own series' median in the range (1.0 = usual), "
-        f"then the median per bucket and {dimension}.",
+        f"then the median per bucket and {dimension}." + performance.statistic_note(trend),
     )
     if len(trend):
         section.charts.append(
@@ -146,7 +146,13 @@ def _performance(cur, spec, now, metric, dimension) -> list[Section]:
         )
     sections.append(section)
     stats = performance.dimension_stats(cur, spec, now, metric, dimension)
-    sections.append(Section(f"{metric} by {dimension}", tables=[(f"by_{dimension}", stats)]))
+    sections.append(
+        Section(
+            f"{metric} by {dimension}",
+            performance.statistic_note(stats).strip(),
+            tables=[(f"by_{dimension}", stats)],
+        )
+    )
     other = "model" if dimension != "model" else "hardware"
     cells = performance.heatmap_cells(cur, spec, now, metric, other, dimension, "median")
     if len(cells):
@@ -228,7 +234,8 @@ def _dimension(cur, spec, now, metric, dimension) -> list[Section]:
     stats = performance.dimension_stats(cur, spec, now, metric, dimension)
     section = Section(
         f"{metric} by {dimension}",
-        "Bars span the 25th to 75th percentile; the tick is the median.",
+        "Bars span the 25th to 75th percentile; the tick is the median."
+        + performance.statistic_note(stats),
         tables=[(f"{metric}_by_{dimension}", stats)],
     )
     if len(stats):

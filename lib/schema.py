@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import duckdb
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = "distributed-testing-dashboard"
 
 STATUSES = ("passed", "failed", "error", "skipped")
@@ -165,7 +165,19 @@ def _statements(sql: Sequence[str]) -> Migration:
     return apply
 
 
-MIGRATIONS: dict[int, Migration] = {1: _statements(_V1), 2: _statements(_V2)}
+def _v3(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 3: hourly rollups of results and metric values (lib/rollups.py), filled from the
+    raw rows."""
+    from lib import rollups
+
+    rollups.rebuild(con)
+
+
+MIGRATIONS: dict[int, Migration] = {
+    1: _statements(_V1),
+    2: _statements(_V2),
+    3: _v3,
+}
 """Version N's entry turns a version N-1 file into version N (1 builds an empty file)."""
 
 

@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from lib import schema
+from lib import rollups, schema
 
 
 class StoreError(Exception):
@@ -266,7 +267,9 @@ class Store:
         with self._write_lock, self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
+                before = rollups.marks(cur)
                 yield cur
+                rollups.catch_up(cur, before)  # the hourly rollups commit with the rows
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
@@ -286,8 +289,23 @@ class Store:
         with _registry_lock:
             if _registry.get(self.path) is self:
                 del _registry[self.path]
-        self.closed = True
-        self._con.close()
+        self.closed = True  # background workers stop at their next check
+        # A writer finishing its transaction holds the write lock: let it commit first.
+        locked = self._write_lock.acquire(timeout=30)
+        try:
+            for _ in range(100):
+                try:
+                    self._con.close()
+                    return
+                except duckdb.Error as exc:  # a reader's query still running on a cursor
+                    if "busy" not in str(exc):
+                        raise
+                    self._con.interrupt()
+                    time.sleep(0.05)
+            self._con.close()
+        finally:
+            if locked:
+                self._write_lock.release()
 
 
 _registry: dict[Path, Store] = {}

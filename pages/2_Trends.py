@@ -75,6 +75,7 @@ panels.chart(
     frame,
     f"trend_{metric['name']}",
     caption="Median per bucket; drag to pan, scroll to zoom, click the legend to focus."
+    + performance.statistic_note(frame)
     + (
         f" Dashed rules: {len(changes)} detected change points (see Regressions)."
         if marked is not None and len(changes)

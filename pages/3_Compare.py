@@ -34,7 +34,8 @@ panels.chart(
     charts.distribution(stats, metric, label),
     stats,
     f"{metric['name']}_by_{dim}",
-    caption="Bars span the 25th to 75th percentile; the tick is the median.",
+    caption="Bars span the 25th to 75th percentile; the tick is the median."
+    + performance.statistic_note(stats),
 )
 panels.table(
     stats,

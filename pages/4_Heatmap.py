@@ -51,6 +51,7 @@ empty = int(grid["value"].isna().sum())
 st.caption(
     f"{len(cells):,} combinations ran; {empty:,} never did (dashed)."
     + ("" if stat != "cv" else " CV = standard deviation / mean.")
+    + performance.statistic_note(cells)
 )
 panels.chart(
     charts.heatmap(grid, dims.label(rows), dims.label(cols), value_title, fmt),

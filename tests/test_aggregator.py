@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lib import aggregator
+from lib import aggregator, rollups
 from lib.aggregator import Aggregator
 from lib.ids import stable_id
 from lib.spec import QuerySpec
@@ -48,11 +48,13 @@ def test_answers_follow_writes_and_the_refresh_tick(tmp_path: Path, monkeypatch)
 
     # A write that bypasses the store's transactions is invisible until the next interval.
     with store.cursor() as cur:
+        before = rollups.marks(cur)
         cur.execute(
             "INSERT INTO results (result_id, series_id, ts, status) "
             "VALUES (3, ?, TIMESTAMP '2026-11-01 01:00', 'failed')",
             [SID],
         )
+        rollups.catch_up(cur, before)
     assert count() == 2
     later = time.time() + 30
     monkeypatch.setattr(aggregator.time, "time", lambda: later)

@@ -278,6 +278,7 @@ def test_answers_are_cached_per_parameters_and_follow_writes(tmp_path) -> None:
     store = open_store(db)
     with store.cursor() as cur:  # a write behind the store's back: the cache still answers
         cur.execute("DELETE FROM results")
+        cur.execute("DELETE FROM result_hours")
     assert _ok(client.get("/api/status?range=all"))["totals"]["results"] == 0  # first ask
     cached = _ok(client.get("/api/tests?range=all&page_size=1&page=1"))
     assert cached == page1

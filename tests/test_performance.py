@@ -33,21 +33,37 @@ def test_trend_by_dimension_matches_pandas(cur, raw) -> None:
     frame = performance.metric_over_time(cur, spec, NOW, "latency_p50_ms", "precision")
     step = frame.attrs["bucket_seconds"]
     assert step == 3600  # 7 days in at most 300 points
+    assert frame.attrs["statistic"] == performance.HOURLY
     values = _values(raw, "latency_p50_ms", pd.Timestamp(NOW - timedelta(days=7)).floor("1h"))
     values = values.assign(bucket=values["ts"].dt.floor("1h"))
-    expected = (
-        values.groupby(["precision", "bucket"])["value"]
-        .agg(["median", "count", "min", "max", lambda v: v.quantile(0.25)])
-        .reset_index()
-    )
+    # Over hour-long buckets the line is the median of each series' hourly median; counts,
+    # minima and maxima are over single values.
+    hourly = values.groupby(["precision", "bucket", "series_id"])["value"].median()
+    centre = hourly.groupby(["precision", "bucket"]).agg(["median", lambda v: v.quantile(0.25)])
+    spread = values.groupby(["precision", "bucket"])["value"].agg(["count", "min", "max"])
     got = frame.set_index(["group", "bucket"]).sort_index()
-    expected = expected.set_index(["precision", "bucket"]).sort_index()
+    expected = centre.join(spread).sort_index()
     assert (
         len(got) == len(expected) and frame.attrs["groups_total"] == values["precision"].nunique()
     )
     assert np.allclose(got["median"], expected["median"])
     assert np.allclose(got["p25"], expected["<lambda_0>"])
+    assert np.allclose(got["min"], expected["min"]) and np.allclose(got["max"], expected["max"])
     assert (got["n"].to_numpy() == expected["count"].to_numpy()).all()
+
+
+def test_short_ranges_use_single_values(cur, raw) -> None:
+    spec = QuerySpec.build("24h", precision=["fp16"])
+    frame = performance.metric_over_time(cur, spec, NOW, "latency_p50_ms", "precision")
+    step = frame.attrs["bucket_seconds"]
+    assert step == 300 and frame.attrs["statistic"] == performance.EXACT
+    start = pd.Timestamp(NOW - timedelta(hours=24)).floor("5min")
+    values = _values(raw, "latency_p50_ms", start)
+    values = values[values["precision"] == "fp16"]
+    expected = values.groupby(values["ts"].dt.floor("5min"))["value"].agg(["median", "count"])
+    got = frame.set_index("bucket")
+    assert np.allclose(got.loc[expected.index, "median"], expected["median"])
+    assert (got.loc[expected.index, "n"] == expected["count"]).all()
 
 
 def test_relative_trend_divides_by_each_series_median(cur, raw) -> None:
@@ -57,10 +73,13 @@ def test_relative_trend_divides_by_each_series_median(cur, raw) -> None:
     )
     values = _values(raw, "throughput_items_per_second")
     values = values[values["hardware"] == "cuda"].copy()
-    values["ratio"] = values["value"] / values.groupby("series_id")["value"].transform("median")
+    hourly = values.groupby(["series_id", values["ts"].dt.floor("1h")])["value"].median()
+    typical = hourly.groupby("series_id").median()
+    ratio = (hourly / typical.reindex(hourly.index.get_level_values(0)).to_numpy()).reset_index()
     step = frame.attrs["bucket_seconds"]
-    values["bucket"] = values["ts"].dt.floor(f"{step}s")
-    expected = values.groupby("bucket")["ratio"].median()
+    assert step == 3 * 3600 and frame.attrs["statistic"] == performance.HOURLY
+    ratio["bucket"] = ratio["ts"].dt.floor(f"{step}s")
+    expected = ratio.groupby("bucket")["value"].median()
     assert np.allclose(frame.set_index("bucket")["median"].loc[expected.index], expected)
     assert set(frame["group"]) == {"all"}
 
@@ -79,15 +98,26 @@ def test_dimension_stats_match_pandas(cur, raw) -> None:
     stats_frame = performance.dimension_stats(
         cur, QuerySpec.build("all"), NOW, "throughput_items_per_second", "hardware"
     )
+    assert stats_frame.attrs["statistic"] == performance.HOURLY  # 14 days: hourly rollups
     values = _values(raw, "throughput_items_per_second")
+    values = values.assign(hour=values["ts"].dt.floor("1h"))
     for _, row in stats_frame.iterrows():
-        v = values.loc[values["hardware"] == row["value"], "value"]
+        v = values.loc[values["hardware"] == row["value"]]
+        hourly = v.groupby(["series_id", "hour"])["value"].median()
         assert row["count"] == len(v)
+        assert row["mean"] == pytest.approx(v["value"].mean(), rel=1e-9)
+        assert row["std"] == pytest.approx(v["value"].std(ddof=1), rel=1e-6)
+        assert row["cv"] == pytest.approx(v["value"].std(ddof=1) / v["value"].mean(), rel=1e-6)
+        assert row["median"] == pytest.approx(hourly.median())
+        assert row["p95"] == pytest.approx(hourly.quantile(0.95))
+    assert list(stats_frame["count"]) == sorted(stats_frame["count"], reverse=True)
+    short = performance.dimension_stats(cur, QuerySpec.build("24h"), NOW, "latency_p50_ms", "model")
+    assert short.attrs["statistic"] == performance.EXACT
+    recent = _values(raw, "latency_p50_ms", pd.Timestamp(NOW - timedelta(hours=24)))
+    for _, row in short.iterrows():
+        v = recent.loc[recent["model"] == row["value"], "value"]
         assert row["median"] == pytest.approx(v.median())
         assert row["p95"] == pytest.approx(v.quantile(0.95))
-        assert row["std"] == pytest.approx(v.std(ddof=1))
-        assert row["cv"] == pytest.approx(v.std(ddof=1) / v.mean())
-    assert list(stats_frame["count"]) == sorted(stats_frame["count"], reverse=True)
 
 
 def test_comparison_pairs_benchmarks_and_keeps_the_latest_values(cur, raw) -> None:
@@ -104,8 +134,10 @@ def test_comparison_pairs_benchmarks_and_keeps_the_latest_values(cur, raw) -> No
     values = _values(raw, "latency_p50_ms")
     values = values[values["precision"].isin(["fp32", "fp16"])]
     latest = values.sort_values("ts").groupby("series_id").tail(5)
-    assert len(pairs) == len(latest)
-    assert sorted(pairs["value"]) == pytest.approx(sorted(latest["value"]))
+    pooled = [v for row in pairs["values"] for v in row]
+    assert len(pooled) == len(latest)
+    assert sorted(pooled) == pytest.approx(sorted(latest["value"]))
+    assert not pairs.duplicated(["benchmark", "side"]).any()
     # A benchmark key never contains the compared dimension.
     assert not pairs["benchmark"].str.contains("fp32|fp16").any()
     table, overall, verdict = analysis.compare_benchmarks(pairs, "lower")
@@ -134,6 +166,26 @@ def test_heatmap_cells_match_a_pandas_pivot(cur, raw) -> None:
             "hardware",
             "max(value)); DROP TABLE results; --",
         )
+
+
+def test_heatmap_from_rollups_is_exact_for_mean_cv_count(cur, raw) -> None:
+    spec = QuerySpec.build("7d")  # starts mid-hour: whole hours from rollups, the rest raw
+    values = _values(raw, "latency_p50_ms", pd.Timestamp(NOW - timedelta(days=7)))
+    groups = values.groupby(["model", "precision"])["value"]
+    for stat, expected in (
+        ("mean", groups.mean()),
+        ("count", groups.count()),
+        ("cv", groups.std() / groups.mean().abs()),
+        ("min", groups.min()),
+    ):
+        cells = performance.heatmap_cells(
+            cur, spec, NOW, "latency_p50_ms", "model", "precision", stat
+        )
+        got = cells.set_index(["row", "col"])["value"]
+        assert len(got) == len(expected), stat
+        assert np.allclose(got.loc[expected.index], expected, rtol=1e-9), stat
+    median = performance.heatmap_cells(cur, spec, NOW, "latency_p50_ms", "model", "precision")
+    assert median.attrs["statistic"] == performance.HOURLY
 
 
 def test_metric_sample_rows_hold_each_results_own_values(cur, raw) -> None:

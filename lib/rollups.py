@@ -1,0 +1,151 @@
+"""Hourly rollups of results and metric values, kept exact as data arrives.
+
+Pages over days or weeks ask for counts per status and statistics of a metric per time bucket;
+reading tens of millions of raw rows for that on every view is what made the seed slow. Two
+tables hold one row per series and hour (and per worker and run for results):
+
+- ``result_hours``: passed, failed, error, skipped, the sum and count of durations, first and last
+  timestamp;
+- ``metric_hours``: n, sum, sum of squares, min, max, the exact median of the hour's values, and
+  the sum of logarithms of the positive values (for geometric means).
+
+Counts, sums, means, variances, minima, maxima and geometric means over any set of whole hours
+are exact. Medians and quantiles over more than an hour are not composable; queries that use the
+hourly medians say so in their output (``attrs["statistic"]``).
+
+Maintenance needs no help from writers: ``Store.transaction`` notes how many rows ``results`` and
+``measurements`` hold when it starts (both tables are append-only, so new rows are exactly those
+with ``rowid`` at or past that mark) and, before committing, recomputes the rollup rows of every
+(series, hour) those new rows touch, from the raw rows. Whatever writes (files, the API, the
+demo), the rollups commit with the data or not at all.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+HOUR_S = 3600
+
+TABLES = (
+    """
+    CREATE TABLE IF NOT EXISTS result_hours (
+        series_id BIGINT NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        worker_id VARCHAR,
+        run_id BIGINT,
+        passed INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        error INTEGER NOT NULL,
+        skipped INTEGER NOT NULL,
+        duration_sum DOUBLE,
+        duration_n INTEGER NOT NULL,
+        first_ts TIMESTAMP NOT NULL,
+        last_ts TIMESTAMP NOT NULL
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS metric_hours (
+        series_id BIGINT NOT NULL,
+        metric VARCHAR NOT NULL,
+        hour TIMESTAMP NOT NULL,
+        n INTEGER NOT NULL,
+        sum DOUBLE NOT NULL,
+        sumsq DOUBLE NOT NULL,
+        min DOUBLE NOT NULL,
+        max DOUBLE NOT NULL,
+        median DOUBLE NOT NULL,
+        log_sum DOUBLE,
+        n_positive INTEGER NOT NULL,
+        last_ts TIMESTAMP NOT NULL
+    )""",
+)
+
+_RESULT_SELECT = """
+    SELECT r.series_id, time_bucket(INTERVAL 1 HOUR, r.ts) AS hour, r.worker_id, r.run_id,
+           count(*) FILTER (r.status = 'passed')::INTEGER AS passed,
+           count(*) FILTER (r.status = 'failed')::INTEGER AS failed,
+           count(*) FILTER (r.status = 'error')::INTEGER AS error,
+           count(*) FILTER (r.status = 'skipped')::INTEGER AS skipped,
+           sum(r.duration_s) AS duration_sum, count(r.duration_s)::INTEGER AS duration_n,
+           min(r.ts) AS first_ts, max(r.ts) AS last_ts
+    FROM results AS r {where} GROUP BY ALL"""
+
+_METRIC_SELECT = """
+    SELECT m.series_id, m.metric, time_bucket(INTERVAL 1 HOUR, m.ts) AS hour,
+           count(*)::INTEGER AS n, sum(m.value) AS sum, sum(m.value * m.value) AS sumsq,
+           min(m.value) AS min, max(m.value) AS max, median(m.value) AS median,
+           sum(ln(m.value)) FILTER (m.value > 0) AS log_sum,
+           count(*) FILTER (m.value > 0)::INTEGER AS n_positive, max(m.ts) AS last_ts
+    FROM measurements AS m {where} GROUP BY ALL"""
+
+
+def create(cur: duckdb.DuckDBPyConnection) -> None:
+    for statement in TABLES:
+        cur.execute(statement)
+
+
+def rebuild(cur: duckdb.DuckDBPyConnection) -> None:
+    """Every rollup row from the raw tables (a migration, or a repair)."""
+    create(cur)
+    cur.execute("DELETE FROM result_hours")
+    cur.execute("DELETE FROM metric_hours")
+    cur.execute(f"INSERT INTO result_hours BY NAME {_RESULT_SELECT.format(where='')}")
+    cur.execute(f"INSERT INTO metric_hours BY NAME {_METRIC_SELECT.format(where='')}")
+
+
+def marks(cur: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Rows in results and measurements now (a metadata lookup, not a scan)."""
+    results = cur.execute("SELECT count(*) FROM results").fetchall()[0][0]
+    values = cur.execute("SELECT count(*) FROM measurements").fetchall()[0][0]
+    return int(results), int(values)
+
+
+def catch_up(cur: duckdb.DuckDBPyConnection, before: tuple[int, int]) -> None:
+    """Bring the rollups up to date with the rows added since ``before`` (see the module)."""
+    after = marks(cur)
+    if after[0] > before[0]:
+        _refresh(cur, "results", "result_hours", _RESULT_SELECT, "r", before[0])
+    if after[1] > before[1]:
+        _refresh(cur, "measurements", "metric_hours", _METRIC_SELECT, "m", before[1])
+
+
+def _refresh(
+    cur: duckdb.DuckDBPyConnection, table: str, rollup: str, select: str, alias: str, mark: int
+) -> None:
+    """New rows in hours that had none: their aggregates go in as they are (one pass over the new
+    rows only). New rows in hours that already had some: those hours are recomputed from the raw
+    rows (a median cannot be merged)."""
+    fresh, touched = f"_fresh_{rollup}", f"_touched_{rollup}"
+    a = alias
+    # Names come from this module only; the mark and times are parameters.
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE {fresh} AS "  # noqa: S608
+        + select.format(where=f"WHERE {a}.rowid >= ?"),
+        [mark],
+    )
+    cur.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {touched} AS
+            SELECT DISTINCT f.series_id, f.hour FROM {fresh} AS f
+            SEMI JOIN {rollup} AS h ON h.series_id = f.series_id AND h.hour = f.hour"""  # noqa: S608
+    )
+    cur.execute(
+        f"INSERT INTO {rollup} BY NAME SELECT * FROM {fresh} AS f "  # noqa: S608
+        f"ANTI JOIN {touched} AS t ON t.series_id = f.series_id AND t.hour = f.hour"
+    )
+    first, last = cur.execute(f"SELECT min(hour), max(hour) FROM {touched}").fetchall()[0]  # noqa: S608
+    if first is not None:
+        cur.execute(
+            f"DELETE FROM {rollup} AS h USING {touched} AS t "  # noqa: S608
+            "WHERE h.series_id = t.series_id AND h.hour = t.hour"
+        )
+        # The time bounds let DuckDB skip row groups by their zone maps before the semi-join.
+        where = (
+            f"WHERE {a}.ts >= ? AND {a}.ts < ? + INTERVAL 1 HOUR AND EXISTS (SELECT 1 FROM "  # noqa: S608
+            f"{touched} AS t WHERE t.series_id = {a}.series_id "
+            f"AND t.hour = time_bucket(INTERVAL 1 HOUR, {a}.ts))"
+        )
+        cur.execute(
+            f"INSERT INTO {rollup} BY NAME {select.format(where=where)}",  # noqa: S608
+            [first, last],
+        )
+    cur.execute(f"DROP TABLE {fresh}")
+    cur.execute(f"DROP TABLE {touched}")
