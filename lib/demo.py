@@ -1106,7 +1106,7 @@ _TRUTH_COLUMNS = (
 )
 CATCH_UP_LIMIT = timedelta(days=30)
 CATCH_UP_EVERY = timedelta(seconds=10)
-GENERATE_CHUNK = 1_000_000
+GENERATE_CHUNK = 500_000
 
 
 def _catalog(world: World) -> Batch:
@@ -1192,6 +1192,7 @@ def generate(
                     heartbeats_from=now - HEARTBEAT_HISTORY,
                 )
                 added.update(append_in(cur, batch))
+                store.roll_up(cur)
             cur.execute(_TRUTH_DDL)
             truth = pa.Table.from_pylist(
                 [{k: row.get(k) for k in _TRUTH_COLUMNS} for row in world.truth]

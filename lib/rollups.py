@@ -99,13 +99,15 @@ def marks(cur: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     return int(results), int(values)
 
 
-def catch_up(cur: duckdb.DuckDBPyConnection, before: tuple[int, int]) -> None:
-    """Bring the rollups up to date with the rows added since ``before`` (see the module)."""
+def catch_up(cur: duckdb.DuckDBPyConnection, before: tuple[int, int]) -> tuple[int, int]:
+    """Bring the rollups up to date with the rows added since ``before`` (see the module);
+    returns the marks to catch up from next time."""
     after = marks(cur)
     if after[0] > before[0]:
         _refresh(cur, "results", "result_hours", _RESULT_SELECT, "r", before[0])
     if after[1] > before[1]:
         _refresh(cur, "measurements", "metric_hours", _METRIC_SELECT, "m", before[1])
+    return after
 
 
 def _refresh(

@@ -109,11 +109,27 @@ def _check_magic(path: Path) -> None:
     )
 
 
+DEFAULT_MEMORY_LIMIT = "512MB"
+"""DuckDB's buffer pool for this process (DTD_MEMORY_LIMIT overrides): its default, 80 % of the
+machine, would let a server on a shared host grow to gigabytes caching pages. Operators spill
+to disk beyond it."""
+
+
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    limit = os.environ.get("DTD_MEMORY_LIMIT", "").strip() or DEFAULT_MEMORY_LIMIT
     try:
-        return duckdb.connect(str(path), read_only=read_only, config=_OFFLINE)
+        con = duckdb.connect(str(path), read_only=read_only, config=_OFFLINE)
     except duckdb.Error as exc:
         raise _explain_duckdb_error(path, exc) from None
+    try:
+        con.execute("SET memory_limit = ?", [limit])
+    except duckdb.Error:
+        con.close()
+        raise StoreError(
+            f"DTD_MEMORY_LIMIT={limit!r} is not a memory size DuckDB understands; write it like "
+            "512MB or 2GB."
+        ) from None
+    return con
 
 
 def _exists(path: Path) -> bool:
@@ -239,11 +255,13 @@ class Store:
         self.read_only = read_only
         self._con = con
         self._write_lock = threading.Lock()
+        self._marks: tuple[int, int] = (0, 0)
+        """Rows in results and measurements the rollups have seen (inside a transaction)."""
         self._opened = uuid.uuid4().hex[:12]
         self.data_version = 0
+        """Counts committed writes in this process; part of every cache key."""
         self.closed = False
         """Set by ``close``: background workers holding this store stop."""
-        """Counts committed writes in this process; part of every cache key."""
 
     @property
     def cache_token(self) -> str:
@@ -267,14 +285,19 @@ class Store:
         with self._write_lock, self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
-                before = rollups.marks(cur)
+                self._marks = rollups.marks(cur)
                 yield cur
-                rollups.catch_up(cur, before)  # the hourly rollups commit with the rows
+                self.roll_up(cur)  # the hourly rollups commit with the rows
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
             self.data_version += 1
+
+    def roll_up(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Bring the hourly rollups up to date inside the current transaction; writers of many
+        chunks call it between chunks so each catch-up stays small."""
+        self._marks = rollups.catch_up(cur, self._marks)
 
     def meta(self) -> dict[str, str]:
         with self.cursor() as cur:

@@ -351,3 +351,16 @@ def test_a_version_1_file_gains_the_change_point_tables(tmp_path: Path) -> None:
         assert {"change_points", "change_reviews", "detection_state"} <= tables
     finally:
         store.close()
+
+
+def test_memory_limit_comes_from_the_environment(tmp_path, monkeypatch) -> None:
+    store = open_store(tmp_path / "default.duckdb")
+    with store.cursor() as cur:
+        assert cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "488.2 MiB"
+    monkeypatch.setenv("DTD_MEMORY_LIMIT", "1GB")
+    store = open_store(tmp_path / "one.duckdb")
+    with store.cursor() as cur:
+        assert cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "953.6 MiB"
+    monkeypatch.setenv("DTD_MEMORY_LIMIT", "lots")
+    with pytest.raises(StoreError, match="DTD_MEMORY_LIMIT='lots' is not a memory size"):
+        open_store(tmp_path / "bad.duckdb")
