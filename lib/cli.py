@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from lib import demo, queries
 from lib.config import ConfigError, load_settings, read_secrets_files
 from lib.store import StoreError, close_all, open_store
@@ -449,6 +451,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except (StoreError, ConfigError) as exc:
         print(f"dtd: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.OutOfMemoryException:
+        print(
+            "dtd: DuckDB ran out of memory (DTD_MEMORY_LIMIT, default 512MB); nothing was "
+            "changed by the failed step. Run again with a larger limit, e.g. DTD_MEMORY_LIMIT=2GB.",
+            file=sys.stderr,
+        )
+        return 2
+    except duckdb.IOException as exc:
+        print(f"dtd: the database file could not be read or written: {exc}", file=sys.stderr)
         return 2
     finally:
         close_all()

@@ -1177,22 +1177,25 @@ def generate(
     edges = [start + (now - start) * k / slices for k in range(slices + 1)]
 
     def fill(store: store_mod.Store) -> None:
+        # The file is built under a temporary name and renamed into place only when complete,
+        # so each time slice (at most GENERATE_CHUNK results) can commit on its own: memory
+        # stays bounded by a slice, not by the whole demo.
         with store.transaction() as cur:
             added.update(append_in(cur, _catalog(world)))
-            # Time slices of at most GENERATE_CHUNK results bound the memory of big demos.
-            for k in range(slices):
-                share = results // slices + (1 if k < results % slices else 0)
-                batch = simulate(
-                    world,
-                    edges[k],
-                    edges[k + 1],
-                    share,
-                    np.random.default_rng([seed, 2, k]),
-                    dead_at=now - DEAD_AGO,
-                    heartbeats_from=now - HEARTBEAT_HISTORY,
-                )
+        for k in range(slices):
+            share = results // slices + (1 if k < results % slices else 0)
+            batch = simulate(
+                world,
+                edges[k],
+                edges[k + 1],
+                share,
+                np.random.default_rng([seed, 2, k]),
+                dead_at=now - DEAD_AGO,
+                heartbeats_from=now - HEARTBEAT_HISTORY,
+            )
+            with store.transaction() as cur:
                 added.update(append_in(cur, batch))
-                store.roll_up(cur)
+        with store.transaction() as cur:
             cur.execute(_TRUTH_DDL)
             truth = pa.Table.from_pylist(
                 [{k: row.get(k) for k in _TRUTH_COLUMNS} for row in world.truth]

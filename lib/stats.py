@@ -11,6 +11,7 @@ Every function copes with too little data by returning NaN, never by raising.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,16 +65,23 @@ def _bootstrap_medians(values: np.ndarray, resamples: int, rng: np.random.Genera
     """
     ordered = np.sort(values)
     n = len(ordered)
-    share = np.arange(1, n + 1) / n
     uniform = rng.random(resamples)
 
     def order_statistic(k: int) -> np.ndarray:
-        cdf = sp.binom.sf(k, n, share)  # P(at least k+1 draws at or below each value)
-        return ordered[np.minimum(np.searchsorted(cdf, uniform), n - 1)]
+        return ordered[np.minimum(np.searchsorted(_order_cdf(k, n), uniform), n - 1)]
 
     if n % 2:
         return order_statistic(n // 2)
     return (order_statistic(n // 2 - 1) + order_statistic(n // 2)) / 2.0
+
+
+@functools.lru_cache(maxsize=256)
+def _order_cdf(k: int, n: int) -> np.ndarray:
+    """P(at least k+1 of n draws land at or below the i-th smallest value), for every i: the same
+    for every sample of size n (comparisons usually share n), so computed once."""
+    cdf = sp.binom.sf(k, n, np.arange(1, n + 1) / n)
+    cdf.setflags(write=False)
+    return cdf
 
 
 def geometric_mean_ratio(
