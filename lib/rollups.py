@@ -70,12 +70,32 @@ _RESULT_SELECT = """
     FROM results AS r {where} GROUP BY ALL"""
 
 _METRIC_SELECT = """
-    SELECT m.series_id, m.metric, time_bucket(INTERVAL 1 HOUR, m.ts) AS hour,
-           count(*)::INTEGER AS n, sum(m.value) AS sum, sum(m.value * m.value) AS sumsq,
-           min(m.value) AS min, max(m.value) AS max, median(m.value) AS median,
-           sum(ln(m.value)) FILTER (m.value > 0) AS log_sum,
-           count(*) FILTER (m.value > 0)::INTEGER AS n_positive, max(m.ts) AS last_ts
-    FROM measurements AS m {where} GROUP BY ALL"""
+    WITH agg AS (
+        SELECT m.series_id, m.metric, time_bucket(INTERVAL 1 HOUR, m.ts) AS hour,
+               count(*)::INTEGER AS n, sum(m.value) AS sum, sum(m.value * m.value) AS sumsq,
+               min(m.value) AS min, max(m.value) AS max,
+               sum(ln(m.value)) FILTER (m.value > 0) AS log_sum,
+               count(*) FILTER (m.value > 0)::INTEGER AS n_positive, max(m.ts) AS last_ts
+        FROM measurements AS m {where} GROUP BY ALL),
+    big AS (
+        SELECT m.series_id, m.metric, time_bucket(INTERVAL 1 HOUR, m.ts) AS hour,
+               median(m.value) AS median
+        FROM measurements AS m
+        SEMI JOIN (SELECT series_id, metric, hour FROM agg WHERE n > 2) AS g
+          ON g.series_id = m.series_id AND g.metric = m.metric
+         AND g.hour = time_bucket(INTERVAL 1 HOUR, m.ts)
+        {where} GROUP BY ALL)
+    SELECT agg.*, CASE WHEN agg.n <= 2 THEN (agg.min + agg.max) / 2 ELSE big.median END AS median
+    FROM agg LEFT JOIN big USING (series_id, metric, hour)"""
+"""Most hours of a series hold one or two values, whose median is (min + max) / 2; DuckDB's
+median keeps a buffer per group, and two million groups under a 512 MB limit spill (14 s for
+2.7M values, against 0.8 s when only the groups of three or more take the median). The WHERE
+clause appears twice: pass its parameters twice (``_params``)."""
+
+
+def _params(select: str, params: list) -> list:
+    """The parameters of a select's WHERE clause, once per time the clause appears in it."""
+    return params * (2 if select is _METRIC_SELECT else 1)
 
 
 def create(cur: duckdb.DuckDBPyConnection) -> None:
@@ -122,7 +142,7 @@ def _refresh(
     cur.execute(
         f"CREATE OR REPLACE TEMP TABLE {fresh} AS "  # noqa: S608
         + select.format(where=f"WHERE {a}.rowid >= ?"),
-        [mark],
+        _params(select, [mark]),
     )
     cur.execute(
         f"""CREATE OR REPLACE TEMP TABLE {touched} AS
@@ -147,7 +167,7 @@ def _refresh(
         )
         cur.execute(
             f"INSERT INTO {rollup} BY NAME {select.format(where=where)}",  # noqa: S608
-            [first, last],
+            _params(select, [first, last]),
         )
     cur.execute(f"DROP TABLE {fresh}")
     cur.execute(f"DROP TABLE {touched}")
