@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lib.ingest import IngestOptions, ingest_bytes, ingest_paths, tabular
+from lib.ingest import sink as sink_module
 from lib.ingest.tabular import infer_metric
 from tests.conftest import table_counts
 
@@ -766,3 +767,122 @@ def test_too_many_extra_values_are_refused(empty_store, tmp_path: Path, monkeypa
     assert "request_id" in report.error and "ignore" in report.error
     ignored = IngestOptions(mapping={"ignore": ["request_id"]})
     assert ingest_paths(empty_store, [path], ignored)[0].added == 5
+
+
+# ------------------------------------------------------------------------------ ids and ranges
+
+
+def test_the_row_hash_probe_is_recorded_and_a_changed_hash_is_reported(
+    empty_store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key, text = sink_module.ROW_HASH_PROBE
+    path = write_csv(tmp_path / "results.csv")
+    assert ingest_paths(empty_store, [path])[0].added == 6
+    with empty_store.cursor() as cur:
+        expected = str(cur.execute("SELECT hash(?::VARCHAR)", [text]).fetchall()[0][0])
+    assert empty_store.meta()[key] == expected
+    # A store written under a DuckDB that hashed differently: ingest works, and says so.
+    with empty_store.transaction() as cur:
+        cur.execute("UPDATE dtd_meta SET value = '12345' WHERE key = ?", [key])
+    with caplog.at_level("WARNING", logger="lib.ingest.sink"):
+        (report,) = ingest_paths(empty_store, [path])
+    assert (report.status, report.added) == ("ok", 0)
+    assert "hashes differently" in caplog.text and str(path) in caplog.text
+    assert empty_store.meta()[key] == "12345"  # the first release's probe is kept
+
+
+def test_times_without_a_zone_are_utc_whatever_the_connection_says(
+    empty_store, tmp_path: Path
+) -> None:
+    with empty_store.cursor() as cur:
+        cur.execute("SET GLOBAL TimeZone = 'America/New_York'")
+    (report,) = ingest_paths(empty_store, [write_csv(tmp_path / "results.csv")])
+    assert report.status == "ok", report.error
+    check_round_trip(empty_store)
+    with empty_store.cursor() as cur:
+        assert cur.execute("SELECT current_setting('TimeZone')").fetchall() == [
+            ("America/New_York",)
+        ]
+
+
+@pytest.mark.parametrize("filename", ["results.csv", "results.parquet"])
+def test_a_file_written_in_ranges_of_rows_is_stored_the_same(
+    empty_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filename: str
+) -> None:
+    monkeypatch.setattr(tabular, "CHUNK_ROWS", 2)
+    path = WRITERS[filename](tmp_path / filename)
+    (report,) = ingest_paths(empty_store, [path], IngestOptions(chunk_size=1))
+    assert (report.status, report.results, report.added, report.measurements) == ("ok", 6, 6, 7)
+    check_round_trip(empty_store)
+    again = ingest_paths(empty_store, [path], IngestOptions(chunk_size=1))[0]
+    assert (again.status, again.added) == ("ok", 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "result_id,ts,name,status\n"
+        "r1,2025-03-01T12:00:00Z,a,passed\n"
+        "r2,2025-03-01T12:00:01Z,b,passed\n"
+        "r3,2025-03-01T12:00:02Z,c,failed\n",
+        "ts,name,status\n"
+        "2025-03-01T12:00:00Z,a,passed\n"
+        "2025-03-01T12:00:01Z,b,passed\n"
+        "2025-03-01T12:00:02Z,c,failed\n",
+    ],
+    ids=["result_id", "content"],
+)
+def test_ids_that_collide_are_told_apart(
+    empty_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    """Different rows (or result_ids) with one 64-bit id: all are kept, none is refused."""
+    monkeypatch.setattr(tabular, "row_id_sql", lambda fmt, parts: "CAST(42 AS BIGINT)")
+    path = tmp_path / "collide.csv"
+    path.write_text(text, encoding="utf-8")
+    (report,) = ingest_paths(empty_store, [path])
+    assert (report.status, report.results, report.added) == ("ok", 3, 3), report.error
+    with empty_store.cursor() as cur:
+        assert cur.execute("SELECT count(DISTINCT result_id) FROM results").fetchall() == [(3,)]
+
+
+def test_a_repeated_result_id_among_colliding_ids_is_still_refused(
+    empty_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tabular, "row_id_sql", lambda fmt, parts: "CAST(42 AS BIGINT)")
+    path = tmp_path / "collide.csv"
+    path.write_text(
+        "result_id,ts,name,status\n"
+        "r1,2025-03-01T12:00:00Z,a,passed\n"
+        "r2,2025-03-01T12:00:01Z,b,passed\n"
+        "r2,2025-03-01T12:00:02Z,c,failed\n",
+        encoding="utf-8",
+    )
+    (report,) = ingest_paths(empty_store, [path])
+    assert report.status == "error"
+    assert "collide.csv line 4: column result_id: repeats the result_id of line 3" in report.error
+    assert table_counts(empty_store)["results"] == 0
+
+
+def test_positions_without_consecutive_rowids(
+    empty_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should DuckDB ever number the temporary table's rows with gaps, positions (line numbers,
+    repeats, ranges) come from a column of their own and stay right."""
+    positions = tabular._positions
+    monkeypatch.setattr(
+        tabular,
+        "_positions",
+        lambda cur, rows, first, last: positions(cur, rows, first, None if rows else last),
+    )
+    monkeypatch.setattr(tabular, "CHUNK_ROWS", 2)
+    row = "2025-03-01T12:00:00Z,test_flaky,failed,timeout\n"
+    path = tmp_path / "flaky.csv"
+    path.write_text("ts,name,status,message\n" + row * 5, encoding="utf-8")
+    (report,) = ingest_paths(empty_store, [path], IngestOptions(chunk_size=1))
+    assert (report.status, report.results, report.added) == ("ok", 5, 5)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        HEADER + GOOD * 3 + "2025-03-01T12:00:02Z,test_b,passed,-1,4\n", encoding="utf-8"
+    )
+    (report,) = ingest_paths(empty_store, [bad])
+    assert "bad.csv line 5: column duration_s: '-1' is negative" in report.error

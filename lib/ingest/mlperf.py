@@ -1,8 +1,9 @@
 """MLPerf results: Inference ``summary_results.json`` and Training ``runs.csv``.
 
 Both are foreign tables with a fixed layout, so each gets a built-in ``Plan`` (the same machinery
-as our own CSV and JSON in ``lib.ingest.tabular``: DuckDB reads, SQL reshapes and checks, Arrow
-chunks go to the sink). docs/ingest-formats.md has the mapping tables.
+as our own CSV and JSON in ``lib.ingest.tabular``: DuckDB reads, SQL reshapes, checks and
+identifies the rows in the store's own connection, and the sink writes them there).
+docs/ingest-formats.md has the mapping tables.
 
 - Inference: one benchmark result per record (system x model x scenario). The measured number
   becomes a metric chosen by scenario and unit: SingleStream and MultiStream report a latency

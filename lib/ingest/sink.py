@@ -1,15 +1,26 @@
-"""Where parsed records go: validated one by one, buffered, written in columnar chunks.
+"""Where parsed records go: validated, identified and written in bulk, inside one transaction.
 
-Both ways in end in ``Sink._write``: record-by-record parsers (JUnit, benchmark JSON) call
-``add``; table-shaped inputs (CSV, Parquet, JSON Lines) call ``add_table`` with the canonical
-columns, so a million rows never pass through Python one at a time. Ids are computed in bulk:
-``series_id`` in Python for the few distinct configurations (the same function the demo uses),
-``result_id`` and ``run_id`` in DuckDB from an md5 of the format and the record's key (stable
-across versions, unlike DuckDB's ``hash``). Everything happens inside the caller's transaction.
+Three ways in. Record-by-record parsers (JUnit, benchmark JSON) call ``add``; a caller with
+canonical Arrow chunks calls ``add_table``; both end in ``Sink._write``. Table-shaped inputs
+(CSV, Parquet, JSON Lines, MLPerf, the seed's database) call ``add_relation`` with a table or
+view that already sits in the store's own connection: series, runs, workers, the anti-join
+against the results already stored and both INSERTs run in SQL there, so a million rows never
+pass through Python, not even as Arrow. Everything happens inside the caller's transaction.
+
+Ids are computed in bulk: ``series_id`` in Python for the few distinct configurations (the same
+function the demo uses); ``run_id``, and ``result_id`` for ``add`` and ``add_table``, in DuckDB
+from an md5 of the format and the record's key (stable across versions). Rows that come through
+``add_relation`` carry their ``result_id`` already, made by ``row_id_sql`` (``ROW_ID_SCHEME``):
+DuckDB's ``hash()``, several times faster than an md5 of the row's text, but not promised stable
+across DuckDB releases (duckdb is pinned in pyproject.toml). The first table-shaped ingest into
+a store records ``hash()`` of a fixed text in ``dtd_meta`` (``row_hash_probe``); an ingest
+under a DuckDB that hashes differently still works, but logs a warning: table files ingested
+before may then be added again (docs/ingest-formats.md, "Identity").
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -24,6 +35,8 @@ from lib.ids import series_id
 from lib.ingest.model import IngestError, MetricDef, Record, RunInfo, WorkerInfo
 from lib.schema import DIRECTIONS, KINDS, STATUSES
 from lib.writer import Batch, append_in
+
+log = logging.getLogger(__name__)
 
 CANONICAL: dict[str, pa.DataType] = {
     "result_key": pa.string(),
@@ -89,6 +102,71 @@ def _extra_from_key(key: str | None) -> list[tuple[str, str]]:
     return [tuple(part.split("=", 1)) for part in key.split(EXTRA_SEPARATOR)]  # type: ignore[misc]
 
 
+RELATION_COLUMNS: dict[str, str] = {
+    "result_id": "BIGINT",
+    "ts": "TIMESTAMP",
+    "kind": "VARCHAR",
+    "suite": "VARCHAR",
+    "name": "VARCHAR",
+    "status": "VARCHAR",
+    "duration_s": "DOUBLE",
+    "message": "VARCHAR",
+    "model": "VARCHAR",
+    "model_family": "VARCHAR",
+    "modality": "VARCHAR",
+    "hardware": "VARCHAR",
+    "device": "VARCHAR",
+    "batch_size": "INTEGER",
+    "precision": "VARCHAR",
+    "extra_key": "VARCHAR",
+    "worker_id": "VARCHAR",
+    "hostname": "VARCHAR",
+    "worker_hardware": "VARCHAR",
+    "worker_device": "VARCHAR",
+    "os": "VARCHAR",
+    "run_key": "VARCHAR",
+    "run_name": "VARCHAR",
+    "run_started_at": "TIMESTAMP",
+    "git_commit": "VARCHAR",
+    "git_branch": "VARCHAR",
+    "series_key": "UBIGINT",
+}
+"""The columns ``add_relation`` reads (any may be missing: NULL), with their SQL types.
+``series_key`` is any 64-bit hash of the IDENTITY columns as they are before the defaults are
+applied (missing: DuckDB's ``hash()`` of them after). Without ``run_key``, runs are told apart
+by ``run_name`` and ``git_commit`` (the key "name|commit", "None" for a missing one, as the
+table formats make it)."""
+_SERIES_EXTRA = ("model_family", "modality")
+
+ROW_ID_SCHEME = "CAST(hash('<format>', <part>, ...) >> 1 AS BIGINT)"
+"""How a table-shaped row's ``result_id`` is made (``row_id_sql``): DuckDB's ``hash()`` of the
+format's name and the row's identity (the tag 'id' and its result_id text, or the tag 'row' and
+every column of the row as written), shifted into a non-negative BIGINT; the n-th copy (n > 1)
+of an identical row gets ``CAST(hash(<id>, n) >> 1 AS BIGINT)`` (``repeat_id_sql``, n a
+BIGINT). ``hash()`` is not promised stable across DuckDB releases: see ``ROW_HASH_PROBE``."""
+ROW_HASH_PROBE = ("row_hash_probe", "distributed-testing-dashboard row id probe")
+"""``dtd_meta`` key, and the text whose ``hash()`` is recorded there on the first table-shaped
+ingest: a DuckDB whose ``hash()`` differs makes other ids for the same rows."""
+
+
+def _literal(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def row_id_sql(fmt: str, parts: list[str]) -> str:
+    """SQL for a table row's result_id from SQL expressions of its identity (``ROW_ID_SCHEME``)."""
+    return f"CAST(hash({_literal(fmt)}, {', '.join(parts)}) >> 1 AS BIGINT)"
+
+
+def repeat_id_sql(row_id: str, occurrence: str) -> str:
+    """SQL for the id of the ``occurrence``-th copy (2, 3, ...) of a row whose id is ``row_id``."""
+    return f"CAST(hash({row_id}, {occurrence}) >> 1 AS BIGINT)"
+
+
 def _id_sql(column: str) -> str:
     """A stable signed 64-bit id from ``prefix || column`` (prefix is the first parameter)."""
     return (
@@ -115,6 +193,7 @@ class Sink:
         self._columns: dict[str, list] = {name: [] for name in CANONICAL}
         self._metric_rows: dict[str, list] = {name: [] for name in METRIC_COLUMNS}
         self._metrics = {row[0] for row in cur.execute("SELECT name FROM metrics").fetchall()}
+        self._probed = False
 
     # ------------------------------------------------------------------ definitions
 
@@ -282,19 +361,7 @@ class Sink:
     def _table_defaults(self, columns: dict[str, pa.Array], rows: int) -> dict[str, pa.Array]:
         """``add_table``'s version of ``_apply_defaults``: fill NULLs with the caller's values."""
         d = self.defaults
-        targets = {
-            "hardware": "hardware",
-            "device": "device",
-            "model": "model",
-            "precision": "precision",
-            "kind": "kind",
-            "batch_size": "batch_size",
-            "worker": "worker_id",
-            "git_commit": "git_commit",
-            "git_branch": "git_branch",
-            "run": "run_name",
-        }
-        for key, column in targets.items():
+        for key, column in _DEFAULT_TARGETS.items():
             if d.get(key):
                 value = pa.scalar(d[key]).cast(CANONICAL[column])
                 columns[column] = pc.fill_null(columns[column], value)
@@ -351,16 +418,7 @@ class Sink:
             append_in(
                 cur,
                 Batch(
-                    series=series_table.drop_columns(["extra_key"]).append_column(
-                        "extra",
-                        pa.array(
-                            [
-                                _extra_from_key(key) or None
-                                for key in series_table["extra_key"].to_pylist()
-                            ],
-                            pa.map_(pa.string(), pa.string()),
-                        ),
-                    ),
+                    series=_series_batch(series_table),
                     runs=runs.drop_columns(["run_key"]),
                     workers=cur.sql(
                         """SELECT worker_id, any_value(hostname) AS hostname,
@@ -395,34 +453,181 @@ class Sink:
             f"SELECT {', '.join(IDENTITY)}, any_value(model_family), any_value(modality) "  # noqa: S608
             "FROM _in GROUP BY ALL"
         ).fetchall()
-        columns: dict[str, list[Any]] = {n: [] for n in (*IDENTITY, "model_family", "modality")}
-        ids = []
-        for row in identities:
-            for name, value in zip(columns, row, strict=True):
-                columns[name].append(value)
-            kind, suite, name, model, hardware, device, batch, precision, extra = row[:9]
-            ids.append(
-                series_id(
-                    kind,
-                    suite,
-                    name,
-                    model,
-                    hardware,
-                    device,
-                    batch,
-                    precision,
-                    dict(_extra_from_key(extra)),
-                )
-            )
-        return pa.table(
-            {
-                "series_id": pa.array(ids, pa.int64()),
-                **{
-                    name: pa.array(values, CANONICAL.get(name, pa.string()))
-                    for name, values in columns.items()
-                },
-            }
+        return _series_from(identities)
+
+    # ------------------------------------------------------------------ relations
+
+    def add_relation(self, relation: str, metrics: dict[str, str], distinct: bool = False) -> None:
+        """Write the rows of a table or view that sits in the store's connection (``self.cur``).
+
+        ``relation`` has columns named as in ``RELATION_COLUMNS`` (missing ones are NULL) with
+        checked values, and a ``result_id`` that does not repeat within it unless ``distinct``
+        is set (then one row per id is kept); ``metrics`` maps each metric (already defined) to
+        the column holding its values (NULL: not measured). Only the rows whose ``result_id``
+        the store does not hold yet are written, in the relation's order, with their values.
+        """
+        cur = self.cur
+        self._probe_row_hash()
+        present = {row[0] for row in cur.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}  # noqa: S608
+        columns = self._relation_columns(present)
+        values = {f"__v{i}": _quote(column) for i, column in enumerate(metrics.values())}
+        body = ", ".join(
+            f"{expr} AS {_quote(name)}" for name, expr in {**columns, **values}.items()
         )
+        cur.execute(f"CREATE OR REPLACE TEMP VIEW _dtd_in AS SELECT {body} FROM {relation}")  # noqa: S608
+        try:
+            self._write_relation(list(metrics), list(values), distinct, "run_key" not in present)
+        finally:
+            cur.execute("DROP VIEW IF EXISTS _dtd_in")
+
+    def _relation_columns(self, present: set[str]) -> dict[str, str]:
+        """``_apply_defaults`` for a relation: each column's SQL, NULLs filled with defaults."""
+        d = self.defaults
+        columns = {
+            name: _quote(name) if name in present else f"NULL::{kind}"
+            for name, kind in RELATION_COLUMNS.items()
+        }
+
+        def fill(column: str, value: str) -> None:
+            kind = RELATION_COLUMNS[column]
+            columns[column] = f"coalesce({columns[column]}, CAST({_literal(value)} AS {kind}))"
+
+        for key, column in _DEFAULT_TARGETS.items():
+            if d.get(key):
+                fill(column, d[key])
+        fill("kind", "unit_test")
+        if d.get("worker"):
+            fill("hostname", d["worker"])
+        if "run_key" in present and any(d.get(k) for k in ("run", "git_commit")):
+            fill("run_key", f"{d.get('run')}|{d.get('git_commit')}")
+        if "series_key" not in present:
+            columns["series_key"] = f"hash({', '.join(columns[c] for c in IDENTITY)})"
+        return columns
+
+    def _write_relation(
+        self, metrics: list[str], values: list[str], distinct: bool, by_name: bool
+    ) -> None:
+        cur = self.cur
+        by_status = ", ".join(f"count(*) FILTER (WHERE status = {_literal(s)})" for s in STATUSES)
+        measured = " + ".join(f"count({v})" for v in values) or "0"
+        rows, *counts, measurements = cur.execute(
+            f"SELECT count(*), {by_status}, {measured} FROM _dtd_in"  # noqa: S608
+        ).fetchall()[0]
+        self.parsed["results"] += rows
+        self.parsed["measurements"] += measurements
+        for status, count in zip(STATUSES, counts, strict=True):
+            self.parsed[status] += count
+        if not rows:
+            return
+
+        # Series: the distinct configurations, told apart by ``series_key`` (one number to
+        # group and join on; two configurations with one 64-bit key are as unlikely as two
+        # results with one id); their ids are computed in Python.
+        identity = ", ".join(f"any_value({_quote(c)})" for c in (*IDENTITY, *_SERIES_EXTRA))
+        found = cur.execute(
+            f"SELECT series_key, {identity} FROM _dtd_in GROUP BY series_key"  # noqa: S608
+        ).fetchall()
+        series_table = _series_from([row[1:] for row in found])
+        keys = pa.array([row[0] for row in found], pa.uint64())
+        cur.register("_dtd_series", pa.table({"k": keys, "series_id": series_table["series_id"]}))
+        if by_name:
+            # The run's key is "name|commit" ("None" for a missing one), made once per run.
+            key = "coalesce(run_name, 'None') || '|' || coalesce(git_commit, 'None')"
+            runs_sql = f"""SELECT run_name AS k1, git_commit AS k2, {_id_sql(key)} AS run_id,
+                                  run_name AS name, ? AS source,
+                                  coalesce(min(run_started_at), min(ts)) AS started_at,
+                                  git_commit, any_value(git_branch) AS git_branch
+                           FROM _dtd_in WHERE run_name IS NOT NULL OR git_commit IS NOT NULL
+                           GROUP BY run_name, git_commit"""  # noqa: S608
+            run_join = (
+                "r.k1 IS NOT DISTINCT FROM i.run_name AND r.k2 IS NOT DISTINCT FROM i.git_commit"
+            )
+        else:
+            runs_sql = f"""SELECT run_key AS k1, NULL AS k2, {_id_sql("run_key")} AS run_id,
+                                  any_value(run_name) AS name, ? AS source,
+                                  coalesce(min(run_started_at), min(ts)) AS started_at,
+                                  any_value(git_commit) AS git_commit,
+                                  any_value(git_branch) AS git_branch
+                           FROM _dtd_in WHERE run_key IS NOT NULL GROUP BY run_key"""  # noqa: S608
+            run_join = "r.k1 = i.run_key"
+        runs = cur.sql(runs_sql, params=["run", self.fmt]).to_arrow_table()
+        cur.register("_dtd_runs", runs)
+        try:
+            workers = cur.sql(
+                """SELECT worker_id, any_value(hostname) AS hostname,
+                          any_value(worker_hardware) AS hardware,
+                          any_value(worker_device) AS device, any_value(os) AS os,
+                          min(ts) AS registered_at
+                   FROM _dtd_in WHERE worker_id IS NOT NULL GROUP BY worker_id"""
+            ).to_arrow_table()
+            batch = Batch(
+                series=_series_batch(series_table),
+                runs=runs.drop_columns(["k1", "k2"]),
+                workers=workers,
+            )
+            self._count(append_in(cur, batch))
+            # The rows whose result the store does not hold yet, in the relation's order: no
+            # sort, so a time-ordered file stays time-ordered on disk (zone maps stay useful).
+            # One look at the store says how many it holds: usually none (a new file: no
+            # anti-join below) or all (the same file again: nothing to write).
+            held = cur.execute(
+                "SELECT count(*) FROM _dtd_in AS i WHERE EXISTS "
+                "(SELECT 1 FROM results AS e WHERE e.result_id = i.result_id)"
+            ).fetchall()[0][0]
+            if held == rows:
+                return
+            joined = "FROM _dtd_in AS i JOIN _dtd_series AS s ON s.k = i.series_key"
+            new = (
+                "WHERE NOT EXISTS (SELECT 1 FROM results AS e WHERE e.result_id = i.result_id)"
+                if held
+                else ""
+            )
+            one = "DISTINCT ON (i.result_id) " if distinct else ""
+            # Metric values first, while the anti-join still sees the store without these
+            # results: a result's values are always written with it, so these are all new.
+            added_values = 0
+            if values:
+                named = ", ".join(
+                    f"{v} AS {_literal(m)}" for v, m in zip(values, metrics, strict=True)
+                )
+                wide = ", ".join(f"i.{v}" for v in values)
+                added_values = cur.execute(
+                    f"""INSERT INTO measurements BY NAME
+                        SELECT result_id, series_id, ts, metric, value FROM (
+                            UNPIVOT (SELECT {one}i.result_id, s.series_id, i.ts, {wide}
+                                     {joined} {new})
+                            ON {named} INTO NAME metric VALUE value)"""  # noqa: S608
+                ).fetchall()[0][0]
+            added = cur.execute(
+                f"""INSERT INTO results BY NAME
+                    SELECT {one}i.result_id, s.series_id, r.run_id, i.worker_id, i.ts, i.status,
+                           i.duration_s, i.message
+                    {joined} LEFT JOIN _dtd_runs AS r ON {run_join} {new}"""  # noqa: S608
+            ).fetchall()[0][0]
+        finally:
+            cur.unregister("_dtd_series")
+            cur.unregister("_dtd_runs")
+        self._count({"results": added, "measurements": added_values})
+
+    def _probe_row_hash(self) -> None:
+        """On the first table-shaped ingest, record ``hash()`` of a fixed text; later, warn
+        when this DuckDB's differs (its ids for the same rows differ too)."""
+        if self._probed:
+            return
+        self._probed = True
+        key, text = ROW_HASH_PROBE
+        now = str(self.cur.execute(f"SELECT hash({_literal(text)})").fetchall()[0][0])  # noqa: S608
+        found = self.cur.execute("SELECT value FROM dtd_meta WHERE key = ?", [key]).fetchall()
+        if not found:
+            self.cur.execute("INSERT OR REPLACE INTO dtd_meta VALUES (?, ?)", [key, now])
+        elif found[0][0] != now:
+            log.warning(
+                "DuckDB %s hashes differently from the release that first wrote table-shaped "
+                "results into this store, so a table file ingested before (now: %s) may be "
+                "added again: its rows get other ids (docs/ingest-formats.md, 'Identity').",
+                duckdb.__version__,
+                self.source_name,
+            )
 
     def finish(self) -> dict[str, int]:
         """Write what is buffered; return counts of what the source held and what was new."""
@@ -436,3 +641,61 @@ class Sink:
             "measurements": self.parsed["measurements"],
             "added": self.added["results"],
         }
+
+
+_DEFAULT_TARGETS = {
+    "hardware": "hardware",
+    "device": "device",
+    "model": "model",
+    "precision": "precision",
+    "kind": "kind",
+    "batch_size": "batch_size",
+    "worker": "worker_id",
+    "git_commit": "git_commit",
+    "git_branch": "git_branch",
+    "run": "run_name",
+}
+"""Defaults (``--set key=value``) -> the column whose NULLs they fill."""
+
+
+def _series_from(identities: list[tuple]) -> pa.Table:
+    """Distinct configurations (the IDENTITY columns, model_family, modality) with their ids."""
+    columns: dict[str, list[Any]] = {n: [] for n in (*IDENTITY, "model_family", "modality")}
+    ids = []
+    for row in identities:
+        for name, value in zip(columns, row, strict=True):
+            columns[name].append(value)
+        kind, suite, name, model, hardware, device, batch, precision, extra = row[:9]
+        ids.append(
+            series_id(
+                kind,
+                suite,
+                name,
+                model,
+                hardware,
+                device,
+                batch,
+                precision,
+                dict(_extra_from_key(extra)),
+            )
+        )
+    return pa.table(
+        {
+            "series_id": pa.array(ids, pa.int64()),
+            **{
+                name: pa.array(values, CANONICAL.get(name, pa.string()))
+                for name, values in columns.items()
+            },
+        }
+    )
+
+
+def _series_batch(series_table: pa.Table) -> pa.Table:
+    """The series as the store holds them: extras as a map."""
+    return series_table.drop_columns(["extra_key"]).append_column(
+        "extra",
+        pa.array(
+            [_extra_from_key(key) or None for key in series_table["extra_key"].to_pylist()],
+            pa.map_(pa.string(), pa.string()),
+        ),
+    )

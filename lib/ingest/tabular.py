@@ -1,19 +1,27 @@
 """Our own results as tables: CSV (or TSV), Parquet, JSON Lines and a JSON array of objects.
 
-Rows never pass through Python one at a time. In a private in-memory DuckDB, one SQL query reads
-the file (``read_csv`` with every column as text, ``read_parquet``, ``read_json``), parses and
-checks every value, and computes the canonical columns; its result streams out as Arrow chunks
-that go to ``Sink.add_table`` with their metric values in long form. The first bad value stops
-the file with its line (or row, or record) and column; the driver's transaction then leaves the
-store as it was. Memory is bounded by the chunk, not the file.
+Rows never pass through Python, not even as Arrow: everything runs in the store's own connection
+(``sink.cur``), inside the file's transaction. One SQL query reads the file (``read_csv`` with
+every column as text, ``read_parquet``, ``read_json``), parses and checks every value, computes
+the canonical columns, the wide metric columns and each row's id, and writes them into a
+temporary table; one aggregate over it says whether any row is bad or any id repeats (the
+queries that find the row run only then); ``Sink.add_relation`` then writes series, runs,
+workers, the new results and their metric values with SQL. The first bad value stops the file
+with its line (or row, or record) and column before anything is written; the driver's
+transaction then leaves the store as it was. Memory: DuckDB streams the file and spills the
+temporary table to disk when it outgrows memory; nothing is held in Python.
 
 The columns, the accepted spellings and the mapping for foreign layouts are described for users
 in docs/ingest-formats.md; ``lib.ingest.mlperf`` and ``lib.ingest.seed_db`` build their own
 ``Plan`` and run it through ``run_plan`` here.
 
-Identity: a ``result_id`` column when there is one (it must not repeat within a file); otherwise
-the md5 of the row's whole content (every column as written) plus an occurrence number for
-identical rows, so the same file ingested twice, or a copy of it, adds nothing.
+Identity (``lib.ingest.sink.ROW_ID_SCHEME``): DuckDB's ``hash()`` of the format and a
+``result_id`` column when there is one (it must not repeat within a file), otherwise of the
+row's whole content (every column as written), plus an occurrence number for identical rows; so
+the same file ingested twice, or a copy of it, adds nothing. ``hash()`` is fast but not promised
+stable across DuckDB releases (duckdb is pinned): a store records a probe of it
+(``ROW_HASH_PROBE``) and a release that hashes differently is reported in the log, because
+files ingested before may then be added again.
 """
 
 from __future__ import annotations
@@ -30,13 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lib.ingest.model import IngestError, MetricDef, Source
 from lib.ingest.options import IngestOptions
-from lib.ingest.sink import Sink
+from lib.ingest.sink import IDENTITY, Sink, repeat_id_sql, row_id_sql
 from lib.schema import DIRECTIONS, KINDS, STATUSES
 
 REQUIRED = ("ts", "name", "status")
@@ -72,14 +78,16 @@ STATUS_SPELLINGS: dict[str, tuple[str, ...]] = {
 """Accepted status values, compared case-insensitively after trimming."""
 
 METRIC_PREFIX = "metric."
-CHUNK_ROWS = 250_000
-"""Rows per chunk at least (``IngestOptions.chunk_size`` when larger): the sink's fixed cost per
-chunk is large, so table-shaped inputs use large chunks; memory stays bounded by this."""
+CHUNK_ROWS = 2_000_000
+"""Rows handed to the sink at a time (``IngestOptions.chunk_size`` when larger): a bigger file
+is written in ranges of its rows, which bounds the size of each INSERT's joins."""
 MAX_NAME = 4096
 MAX_MESSAGE = 4000
 MAX_EXTRA_VALUES = 10_000
-"""An extra column with more distinct values than this in one chunk is refused: extra columns
-are part of a series' identity, and a per-row id there would make every row its own series."""
+EXTRA_WINDOW_ROWS = 250_000
+"""Extra columns that take more than ``MAX_EXTRA_VALUES`` distinct values within one block of
+this many rows (rows 1 to 250,000, 250,001 to 500,000, ...) are refused: extra columns are part
+of a series' identity, and a per-row id there would make every row its own series."""
 TS_UNITS = {"s": 1e6, "ms": 1e3, "us": 1.0}
 """Microseconds per unit of a numeric timestamp."""
 EPOCH_MS_FROM = 1e11
@@ -187,7 +195,13 @@ class Column:
 
     def blank(self) -> str:
         """True when the value is missing, empty or only spaces."""
-        return f"({self.value()} IS NULL OR trim({self.value()}) = '')"
+        return _blank(self.value())
+
+
+def _blank(text: str) -> str:
+    """SQL: the text is NULL or only spaces (``trim`` removes spaces; most values do not start
+    with one, so it rarely runs)."""
+    return f"({text} IS NULL OR (starts_with({text}, ' ') AND trim({text}) = ''))"
 
 
 @dataclass(frozen=True)
@@ -232,15 +246,18 @@ def _timestamp(column: Column, unit: str | None) -> str:
         return f"make_timestamp(TRY_CAST({micros} AS BIGINT))"
 
     kind = column.type
+    if kind in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
+        return f"make_timestamp(epoch_us({column.sql}))"  # UTC without a time zone lookup
     if kind.startswith(("TIMESTAMP", "DATE")):
         return f"CAST({column.sql} AS TIMESTAMP)"
     if _is_numeric(kind):
         return epoch(f"CAST({column.sql} AS DOUBLE)")
+    # Text that reads as a timestamp never reads as a number, so the (rarer) number is tried
+    # only where the timestamp is not one.
     text = column.value()
-    number = f"TRY_CAST({text} AS DOUBLE)"
     return (
-        f"CASE WHEN {number} IS NOT NULL THEN {epoch(number)} "
-        f"ELSE CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP) END"
+        f"coalesce(make_timestamp(epoch_us(TRY_CAST({text} AS TIMESTAMPTZ))), "
+        f"{epoch(f'TRY_CAST({text} AS DOUBLE)')})"
     )
 
 
@@ -252,9 +269,14 @@ def _status(column: Column, values: dict[str, str]) -> str:
         spellings = {s: status for status, names in STATUS_SPELLINGS.items() for s in names}
         spellings.update({k.lower(): v for k, v in values.items() if k})
         cases = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in spellings.items())
-        expr = f"CASE lower({column.text()}) {cases} END"
+        exact = ", ".join(literal(s) for s in STATUSES if spellings.get(s) == s)
+        # Our own spellings as they are (the usual case) skip trim, lower and the long CASE.
+        expr = (
+            f"CASE WHEN {column.value()} IN ({exact}) THEN {column.value()} "
+            f"ELSE CASE lower({column.text()}) {cases} END END"
+        )
     if values.get(""):
-        expr = f"CASE WHEN {column.blank()} THEN {literal(values[''])} ELSE {expr} END"
+        expr = f"coalesce({expr}, CASE WHEN {column.blank()} THEN {literal(values[''])} END)"
     return expr
 
 
@@ -272,12 +294,17 @@ _TEXT_FIELDS = (
 )
 
 
-def _compile(plan: Plan, defaults: dict[str, str], relation: str) -> tuple[str, list[Check]]:
-    """One query over the relation: the canonical columns, metric values and the number of the
-    first failed check (``__bad``), in levels so that each value is parsed once.
+def _compile(
+    plan: Plan, defaults: dict[str, str], relation: str, fmt: str
+) -> tuple[str, str, list[Check]]:
+    """One query over the relation for the temporary table: the canonical columns
+    (``RELATION_COLUMNS``), metric values (``__m0``, ...) and the number of the first failed
+    check (``__bad``), in levels so that each value is parsed once; and the columns a view over
+    the table derives from them (cheaper than storing them).
 
     Text is taken as written (an empty string is missing); timestamps, statuses, kinds and
-    numbers may carry surrounding spaces.
+    numbers may carry surrounding spaces. ``result_id`` is the row's id before repeats are
+    numbered (``row_id_sql``): from the result_id text, or from every column as written.
     """
     f = plan.fields
     inner: dict[str, str] = {}
@@ -288,17 +315,20 @@ def _compile(plan: Plan, defaults: dict[str, str], relation: str) -> tuple[str, 
 
     # identity
     if "result_id" in f:
-        inner["__key"] = f"'id' || chr(31) || {f['result_id'].value()}"
-        check("__key IS NULL", f["result_id"], "is missing", False)
+        inner["__rid"] = f["result_id"].value()
+        inner["__key"] = row_id_sql(fmt, ["'id'", f["result_id"].value()])
+        check("__rid IS NULL", f["result_id"], "is missing", False)
     else:
-        parts = ", ".join(f"coalesce(CAST({c} AS VARCHAR), chr(1))" for c in plan.content)
-        inner["__key"] = f"md5(concat_ws(chr(31), {parts}))"
+        inner["__key"] = row_id_sql(fmt, ["'row'", *plan.content])
 
     # required: ts, name, status
+    # A "blank" check looks at the raw value (``__<field>_raw``) only where the parsed one is
+    # NULL: on good rows it costs nothing.
     ts = f["ts"]
     inner["ts"] = _timestamp(ts, plan.ts_unit)
-    inner["__ts_blank"] = ts.blank() if ts.type == "VARCHAR" else f"{ts.sql} IS NULL"
-    check("ts IS NULL AND __ts_blank", ts, "is missing (every result needs a time)", False)
+    inner["__ts_raw"] = ts.value() if ts.type == "VARCHAR" else ts.sql
+    ts_blank = _blank("__ts_raw") if ts.type == "VARCHAR" else "__ts_raw IS NULL"
+    check(f"ts IS NULL AND {ts_blank}", ts, "is missing (every result needs a time)", False)
     check(
         "ts IS NULL",
         ts,
@@ -312,16 +342,14 @@ def _compile(plan: Plan, defaults: dict[str, str], relation: str) -> tuple[str, 
     )
     name = f["name"]
     inner["name"] = name.value()
-    inner["__name_blank"] = name.blank()
-    check("__name_blank", name, "is missing (every result needs a name)", False)
+    check(_blank("name"), name, "is missing (every result needs a name)", False)
     check(f"length(name) > {MAX_NAME}", name, f"is longer than {MAX_NAME:,} characters", False)
     status = f["status"]
     inner["status"] = _status(status, plan.status_values)
-    inner["__status_blank"] = (
-        status.blank() if status.type != "BOOLEAN" else f"{status.sql} IS NULL"
-    )
+    inner["__status_raw"] = status.value() if status.type != "BOOLEAN" else status.sql
+    status_blank = _blank("__status_raw") if status.type != "BOOLEAN" else "__status_raw IS NULL"
     check(
-        "status IS NULL AND __status_blank",
+        f"status IS NULL AND {status_blank}",
         status,
         "is missing (passed, failed, error or skipped)",
         False,
@@ -355,9 +383,9 @@ def _compile(plan: Plan, defaults: dict[str, str], relation: str) -> tuple[str, 
         kind = f["kind"]
         names = " ".join(f"WHEN {literal(k)} THEN {literal(k)}" for k in KINDS)
         inner["__kind"] = f"CASE replace(lower({kind.text()}), '-', '_') {names} END"
-        inner["__kind_blank"] = kind.blank()
+        inner["__kind_raw"] = kind.value()
         check(
-            "__kind IS NULL AND NOT __kind_blank",
+            f"__kind IS NULL AND NOT {_blank('__kind_raw')}",
             kind,
             "{value} is not a kind (" + ", ".join(KINDS) + ")",
         )
@@ -368,8 +396,9 @@ def _compile(plan: Plan, defaults: dict[str, str], relation: str) -> tuple[str, 
     def number(alias: str, column: Column, what: str) -> None:
         inner[alias] = column.number()
         numeric = _is_numeric(column.type)
-        inner[f"{alias}_blank"] = f"{column.sql} IS NULL" if numeric else column.blank()
-        check(f"{alias} IS NULL AND NOT {alias}_blank", column, "{value} is not a number")
+        inner[f"{alias}_raw"] = column.sql if numeric else column.value()
+        blank = f"{alias}_raw IS NULL" if numeric else _blank(f"{alias}_raw")
+        check(f"{alias} IS NULL AND NOT {blank}", column, "{value} is not a number")
         check(f"NOT isfinite({alias})", column, "{value} is not a finite number")
         check(f"{alias} < 0", column, "{value} is negative" + what)
 
@@ -395,15 +424,11 @@ def _compile(plan: Plan, defaults: dict[str, str], relation: str) -> tuple[str, 
         inner[f"__x{index}"] = column.value()
         extra_parts.append(f"{literal(dimension + '=')} || replace(__x{index}, chr(31), ' ')")
 
-    # the canonical columns
-    metric_any = " OR ".join(f"__m{i} IS NOT NULL" for i in range(len(plan.metrics))) or "false"
-    kind_default = defaults.get("kind") or plan.kind_default
-    inferred = f"CASE WHEN {metric_any} THEN 'benchmark' ELSE 'unit_test' END"
-    worker = "coalesce(worker, hostname)"
-    outer = {
-        "result_key": "__key",
+    # The canonical columns, in two parts: those stored in the temporary table, and those the
+    # view over it derives when they are read (every string stored costs time, read or not).
+    stored = {
+        "result_id": "__key",
         "ts": "ts",
-        "kind": f"coalesce(__kind, {literal(kind_default) if kind_default else inferred})",
         "suite": "suite",
         "name": "name",
         "status": "status",
@@ -414,41 +439,60 @@ def _compile(plan: Plan, defaults: dict[str, str], relation: str) -> tuple[str, 
         "modality": "modality",
         "hardware": "hardware",
         "device": "device",
-        "batch_size": "CAST(__batch AS INTEGER)",
+        "batch_size": "TRY_CAST(__batch AS INTEGER)",
         "precision": "precision",
         "extra_key": (
             f"NULLIF(concat_ws(chr(31), {', '.join(extra_parts)}), '')" if extra_parts else "NULL"
         ),
-        "worker_id": worker,
         "hostname": "hostname",
-        "worker_hardware": f"CASE WHEN {worker} IS NOT NULL THEN hardware END",
-        "worker_device": f"CASE WHEN {worker} IS NOT NULL THEN device END",
         "os": "os",
-        "run_key": (
-            "CASE WHEN run IS NOT NULL OR git_commit IS NOT NULL "
-            "THEN coalesce(run, 'None') || '|' || coalesce(git_commit, 'None') END"
-        ),
         "run_name": "run",
         "git_commit": "git_commit",
         "git_branch": "git_branch",
+        "__worker": "worker",
+        "__kind": "__kind",
     }
     for index in range(len(plan.metrics)):
-        outer[f"__m{index}"] = f"__m{index}"
+        stored[f"__m{index}"] = f"__m{index}"
     for index, extra_check in enumerate(plan.checks):
         inner[f"__c{index}"] = extra_check.condition
         checks.append(
             Check(f"__c{index}", extra_check.label, extra_check.problem, extra_check.value_sql)
         )
     bad = " ".join(f"WHEN {c.condition} THEN {i}" for i, c in enumerate(checks))
-    outer["__bad"] = f"CASE {bad} END"
+    stored["__bad"] = f"CASE {bad} END"
+
+    # Columns that are NULL on every row are left out: the sink reads a missing one as NULL.
+    def constant_null(expr: str) -> bool:
+        expr = inner.get(expr, expr)
+        return expr == "NULL" or expr.startswith("NULL::")
+
+    stored = {alias: expr for alias, expr in stored.items() if not constant_null(expr)}
+
+    def col(name: str) -> str:
+        return quote(name) if name in stored else "NULL"
+
+    metric_any = " OR ".join(f"__m{i} IS NOT NULL" for i in range(len(plan.metrics))) or "false"
+    kind_default = defaults.get("kind") or plan.kind_default
+    inferred = f"CASE WHEN {metric_any} THEN 'benchmark' ELSE 'unit_test' END"
+    worker = f"coalesce({col('__worker')}, {col('hostname')})"
+    derived = {
+        "kind": f"coalesce({col('__kind')}, {literal(kind_default) if kind_default else inferred})",
+        "worker_id": worker,
+        "worker_hardware": f"CASE WHEN {worker} IS NOT NULL THEN {col('hardware')} END",
+        "worker_device": f"CASE WHEN {worker} IS NOT NULL THEN {col('device')} END",
+        # no run_key: the sink tells runs apart by run_name and git_commit
+    }
+    identity = ", ".join(derived["kind"] if c == "kind" else col(c) for c in IDENTITY)
     # Names are quoted and values are literals (quote, literal).
-    outer_sql = ", ".join(f"{expr} AS {quote(alias)}" for alias, expr in outer.items())
+    stored_sql = ", ".join(f"{expr} AS {quote(alias)}" for alias, expr in stored.items())
     inner_sql = ", ".join(f"{expr} AS {quote(alias)}" for alias, expr in inner.items())
-    sql = (
-        "SELECT *, hash(result_key) AS __h "  # noqa: S608
-        f"FROM (SELECT {outer_sql} FROM (SELECT {inner_sql} FROM {relation}))"
+    table = (
+        f"SELECT *, hash({identity}) AS series_key "  # noqa: S608
+        f"FROM (SELECT {stored_sql} FROM (SELECT {inner_sql} FROM {relation}))"
     )
-    return sql, checks
+    view = ", ".join(f"{expr} AS {quote(alias)}" for alias, expr in derived.items())
+    return table, view, checks
 
 
 # ---------------------------------------------------------------------------------- running
@@ -456,7 +500,7 @@ def _compile(plan: Plan, defaults: dict[str, str], relation: str) -> tuple[str, 
 
 @dataclass
 class Reader:
-    """A source opened for streaming: the relation to read and how to name a row."""
+    """A source opened for reading: the relation to read and how to name a row."""
 
     relation: str
     """``FROM``-able SQL: read_csv(...), read_parquet(...), read_json(...)."""
@@ -466,10 +510,13 @@ class Reader:
     """"CSV", "Parquet", ... for messages."""
     explain: Callable[[str], IngestError | None] | None = None
     """A better message for one of DuckDB's read errors, when the format can find one."""
+    portable: bool = False
+    """The relation names nothing but files, so the store's own connection can read it; else
+    (a database attached to the private connection) its rows are streamed over as Arrow."""
 
 
 def connect() -> duckdb.DuckDBPyConnection:
-    """A private in-memory DuckDB for reading and reshaping: UTC, never downloads anything."""
+    """A private in-memory DuckDB for looking at sources: UTC, never downloads anything."""
     con = duckdb.connect(":memory:", config=dict(_OFFLINE))
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = true")  # row positions come from the order
@@ -482,6 +529,10 @@ def columns_of(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str,
     return [(row[0], row[1]) for row in con.execute(query).fetchall()]
 
 
+ROWS = "_dtd_rows"
+"""The temporary table (in the store's connection) that holds a source's checked rows."""
+
+
 def run_plan(
     con: duckdb.DuckDBPyConnection,
     reader: Reader,
@@ -490,31 +541,62 @@ def run_plan(
     sink: Sink,
     options: IngestOptions,
 ) -> None:
-    """Stream the relation through the plan's query in chunks: check, identify, write.
+    """Read, check, identify and write the relation's rows, all inside the store's connection
+    (``sink.cur``, in the file's transaction); no row passes through Python.
 
-    The result keeps the file's order (DuckDB's ``preserve_insertion_order``), so a row's
-    position is the rows before its chunk plus its index in the chunk. Raises at the first bad
-    row; the caller's transaction then drops whatever was written.
+    One query reads the source and computes every row's canonical columns, metric values, id
+    and first failed check into a temporary table in the file's order (a row's position is its
+    ``rowid``); DuckDB spills it to disk when it outgrows memory. One aggregate over it says
+    whether any row is bad or any id repeats; only then do the slower queries find the row.
+    Raises at the first bad row, before anything is written.
     """
-    sql, checks = _compile(plan, options.defaults, reader.relation)
-    rows = max(options.chunk_size, CHUNK_ROWS)
-    work = con.cursor()
-    work.execute("CREATE TEMP TABLE _seen (h UBIGINT, pos BIGINT)")
-    keyed_by_id = "result_id" in plan.fields
-    defined: set[str] = set()
-    helpers = ["__h", "__bad"] + [f"__m{i}" for i in range(len(plan.metrics))]
-    offset = 0
+    cur = sink.cur
+    zone = cur.execute("SELECT current_setting('TimeZone')").fetchall()[0][0]
+    cur.execute("SET TimeZone = 'UTC'")  # a time without a zone is UTC, whatever the machine's
+    relation = reader.relation
     try:
-        for table in _chunks(con.sql(sql), rows, source, reader):
-            _raise_first_bad(con, table, checks, offset, source, reader)
-            table = _identify(work, table, keyed_by_id, offset, plan, source, reader)
-            _check_extras(table, plan, source)
-            metrics = _long_metrics(table, plan, sink, defined)
-            sink.add_table(table.drop_columns(helpers), metrics)
-            offset += table.num_rows
+        if not reader.portable:
+            stream = con.sql(f"SELECT * FROM {relation}").to_arrow_reader()  # noqa: S608
+            cur.register("_dtd_source", stream)
+            relation = "_dtd_source"
+        sql, derived, checks = _compile(plan, options.defaults, relation, sink.fmt)
+        try:
+            cur.execute(f"CREATE TEMP TABLE {ROWS} AS {sql}")
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise _read_error(exc, source, reader) from None
+        _write_rows(con, reader, plan, derived, checks, source, sink, options)
     finally:
-        work.close()
-    if offset == 0:
+        # After a DuckDB error the transaction refuses everything until the rollback, which
+        # drops the table too.
+        with contextlib.suppress(duckdb.Error):
+            cur.execute(f"DROP TABLE IF EXISTS {ROWS}")
+        if relation != reader.relation:
+            with contextlib.suppress(duckdb.Error):
+                cur.unregister("_dtd_source")
+        with contextlib.suppress(duckdb.Error):
+            cur.execute(f"SET TimeZone = {literal(zone)}")
+
+
+def _write_rows(
+    con: duckdb.DuckDBPyConnection,
+    reader: Reader,
+    plan: Plan,
+    derived: str,
+    checks: list[Check],
+    source: Source,
+    sink: Sink,
+    options: IngestOptions,
+) -> None:
+    cur = sink.cur
+    counts = "".join(f", count(__m{i})" for i in range(len(plan.metrics)))
+    rows, bad, distinct, first, last, *measured = cur.execute(
+        "SELECT count(*), count(__bad), count(DISTINCT result_id), min(rowid), max(rowid)"  # noqa: S608
+        f"{counts} FROM {ROWS}"
+    ).fetchall()[0]
+    pos, between = _positions(cur, rows, first, last)
+    if bad:
+        _raise_first_bad(con, cur, pos, checks, source, reader)
+    if rows == 0:
         raise IngestError(
             f"{source.name} line 2" if reader.what == "CSV" else source.name,
             "holds no results (a header and no rows)"
@@ -522,32 +604,28 @@ def run_plan(
             else "holds no results",
             "Add rows, or leave the file out.",
         )
-
-
-def _chunks(
-    relation: duckdb.DuckDBPyRelation, rows: int, source: Source, reader: Reader
-) -> Iterator[pa.Table]:
-    """The query's result in tables of at least ``rows`` rows (the last may be smaller), with
-    DuckDB's read errors turned into messages."""
-    pending: list[pa.RecordBatch] = []
-    count = 0
+    repeats = distinct < rows and _number_repeats(con, cur, pos, plan, source, reader)
+    _check_extras(cur, pos, plan, source)
+    measured_metrics = [
+        (index, metric)
+        for index, ((metric, _), n) in enumerate(zip(plan.metrics, measured, strict=True))
+        if n
+    ]
+    new = [metric for _, metric in measured_metrics if not sink.knows(metric.name)]
+    if new:
+        sink.define(new)
+    metrics = {metric.name: f"__m{index}" for index, metric in measured_metrics}
+    size = max(options.chunk_size, CHUNK_ROWS)
     try:
-        stream = relation.to_arrow_reader(rows)
-        while True:
-            try:
-                batch = stream.read_next_batch()
-            except StopIteration:
-                break
-            if batch.num_rows:
-                pending.append(batch)
-                count += batch.num_rows
-            if count >= rows:
-                yield pa.Table.from_batches(pending)
-                pending, count = [], 0
-    except (duckdb.Error, pa.ArrowException) as exc:
-        raise _read_error(exc, source, reader) from None
-    if pending:
-        yield pa.Table.from_batches(pending)
+        for start in range(0, rows, size):
+            where = f" WHERE {between(start, start + size)}" if rows > size else ""
+            cur.execute(
+                f"CREATE OR REPLACE TEMP VIEW _dtd_view AS SELECT *, {derived} FROM {ROWS}{where}"  # noqa: S608
+            )
+            sink.add_relation("_dtd_view", metrics, distinct=repeats)
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            cur.execute("DROP VIEW IF EXISTS _dtd_view")
 
 
 def _read_error(exc: Exception, source: Source, reader: Reader) -> IngestError:
@@ -601,155 +679,160 @@ def locate_bad_utf8(source: Source) -> IngestError | None:
     return None
 
 
+def _value_at(con: duckdb.DuckDBPyConnection, reader: Reader, sql: str, position: int) -> Any:
+    """A value of the source's row at ``position``, read again (only to say what is wrong)."""
+    lookup = con.cursor()
+    try:
+        found = lookup.execute(
+            f"SELECT {sql} FROM {reader.relation} LIMIT 1 OFFSET {int(position)}"  # noqa: S608
+        ).fetchall()
+    finally:
+        lookup.close()
+    return found[0][0] if found else None
+
+
+def _values_at(
+    con: duckdb.DuckDBPyConnection, reader: Reader, sql: str, positions: list[int]
+) -> dict[int, Any]:
+    """Position -> value of the source's rows at ``positions`` (error path only)."""
+    lookup = con.cursor()
+    try:
+        lookup.register("_dtd_positions", pa.table({"pos": pa.array(positions, pa.int64())}))
+        found = lookup.execute(
+            f"""SELECT pos, v FROM (
+                    SELECT row_number() OVER () - 1 AS pos, {sql} AS v FROM {reader.relation})
+                WHERE pos IN (SELECT pos FROM _dtd_positions)"""  # noqa: S608
+        ).fetchall()
+    finally:
+        lookup.close()
+    return dict(found)
+
+
+def _positions(
+    cur: duckdb.DuckDBPyConnection, rows: int, first: int | None, last: int | None
+) -> tuple[str, Callable[[int, int], str]]:
+    """SQL for a row's position in the source (0-based), and for "start <= position < stop".
+
+    The temporary table holds the rows in the source's order with consecutive rowids, so a
+    position is a rowid less the first (and a range of positions one of rowids, which DuckDB
+    reads without scanning the rest); should a DuckDB release number them otherwise, a column
+    of positions in rowid order is added.
+    """
+    if not rows or (first is not None and last is not None and last - first + 1 == rows):
+        base = int(first or 0)
+        return f"(rowid - {base})", lambda a, b: f"rowid >= {base + a} AND rowid < {base + b}"
+    cur.execute(f"ALTER TABLE {ROWS} ADD COLUMN __pos BIGINT")
+    cur.execute(
+        f"""UPDATE {ROWS} SET __pos = p.n
+            FROM (SELECT rowid AS r, row_number() OVER (ORDER BY rowid) - 1 AS n FROM {ROWS}) AS p
+            WHERE {ROWS}.rowid = p.r"""  # noqa: S608
+    )
+    return "__pos", lambda a, b: f"__pos >= {a} AND __pos < {b}"
+
+
 def _raise_first_bad(
     con: duckdb.DuckDBPyConnection,
-    table: pa.Table,
+    cur: duckdb.DuckDBPyConnection,
+    pos: str,
     checks: list[Check],
-    offset: int,
     source: Source,
     reader: Reader,
 ) -> None:
-    bad = table.column("__bad")
-    if bad.null_count == table.num_rows:
-        return
-    index = pc.index(pc.is_valid(bad), True).as_py()
-    position = offset + index
-    check = checks[bad[index].as_py()]
+    position, index = cur.execute(
+        f"SELECT min({pos}), arg_min(__bad, {pos}) FROM {ROWS} WHERE __bad IS NOT NULL"  # noqa: S608
+    ).fetchall()[0]
+    check = checks[index]
     problem = check.problem
     if "{value}" in problem:
         value = None
         if check.value_sql:
-            lookup = con.cursor()  # the stream still holds ``con``
-            try:
-                found = lookup.execute(
-                    f"SELECT CAST({check.value_sql} AS VARCHAR) "  # noqa: S608
-                    f"FROM {reader.relation} LIMIT 1 OFFSET {int(position)}"
-                ).fetchall()
-            finally:
-                lookup.close()
-            value = found[0][0] if found else None
+            value = _value_at(con, reader, f"CAST({check.value_sql} AS VARCHAR)", position)
         shown = repr(value if value is None or len(value) <= 80 else value[:77] + "...")
         problem = problem.replace("{value}", shown)
     raise IngestError(f"{source.name} {reader.where(position)}", f"{check.label}: {problem}")
 
 
-def _identify(
-    work: duckdb.DuckDBPyConnection,
-    table: pa.Table,
-    keyed_by_id: bool,
-    offset: int,
-    plan: Plan,
-    source: Source,
-    reader: Reader,
-) -> pa.Table:
-    """Result keys unique across the file: a repeated result_id is an error; identical rows
-    (same content) get an occurrence number after the first ("#2", "#3", ...).
-
-    ``_seen`` holds the 64-bit hash of every earlier key; only when a chunk repeats a hash
-    (within itself or from before) is more than a lookup done.
-    """
-    positions = pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64))
-    work.register("_hashes", pa.table({"pos": positions, "h": table.column("__h")}))
-    try:
-        within, earlier = work.execute(
-            """SELECT (SELECT count(DISTINCT h) FROM _hashes) < ?,
-                      EXISTS (SELECT 1 FROM _seen WHERE h IN (SELECT h FROM _hashes))""",
-            [table.num_rows],
-        ).fetchall()[0]
-        if within or earlier:
-            work.register("_keys", pa.table({"pos": positions, "k": table.column("result_key")}))
-            try:
-                table = _number_repeats(work, table, keyed_by_id, plan, source, reader)
-            finally:
-                work.unregister("_keys")
-        work.execute("INSERT INTO _seen SELECT h, pos FROM _hashes")
-    finally:
-        work.unregister("_hashes")
-    return table
-
-
 def _number_repeats(
-    work: duckdb.DuckDBPyConnection,
-    table: pa.Table,
-    keyed_by_id: bool,
+    con: duckdb.DuckDBPyConnection,
+    cur: duckdb.DuckDBPyConnection,
+    pos: str,
     plan: Plan,
     source: Source,
     reader: Reader,
-) -> pa.Table:
-    if keyed_by_id:
-        found = work.execute(
-            """SELECT c.pos, coalesce(min(p.pos), min(s.pos))
-               FROM _keys AS c JOIN _hashes AS ch USING (pos)
-               LEFT JOIN _seen AS s ON s.h = ch.h
-               LEFT JOIN _keys AS p ON p.k = c.k AND p.pos < c.pos
-               WHERE s.pos IS NOT NULL OR p.pos IS NOT NULL
-               GROUP BY c.pos ORDER BY c.pos LIMIT 1"""
-        ).fetchall()
-        if found:
-            position, first = found[0]
-            raise IngestError(
+) -> bool:
+    """Ids unique across the file: a repeated result_id is an error; identical rows (same
+    content) get ids of their own from their occurrence number (``repeat_id_sql``), so the
+    first copy keeps its id and a longer file adds only its new rows.
+
+    Returns whether ids still repeat (two different rows with one 64-bit hash: then one of
+    them is kept).
+    """
+    repeated = f"""SELECT {pos} AS pos, rowid AS r, result_id FROM {ROWS} WHERE result_id IN (
+                       SELECT result_id FROM {ROWS} GROUP BY result_id HAVING count(*) > 1)"""  # noqa: S608
+    if "result_id" in plan.fields:
+        field = plan.fields["result_id"]
+
+        def repeats(position: int, first: int) -> IngestError:
+            return IngestError(
                 f"{source.name} {reader.where(position)}",
-                f"{plan.fields['result_id'].label}: repeats the result_id of {reader.where(first)}",
+                f"{field.label}: repeats the result_id of {reader.where(first)}",
                 "A result_id names one result; remove the duplicate row.",
             )
-        return table
-    numbered = work.sql(
-        """SELECT k || CASE WHEN n > 1 THEN '#' || n ELSE '' END AS k
-           FROM (SELECT c.pos, c.k,
-                        row_number() OVER (PARTITION BY c.k ORDER BY c.pos)
-                        + (SELECT count(*) FROM _seen AS s WHERE s.h = ch.h) AS n
-                 FROM _keys AS c JOIN _hashes AS ch USING (pos))
-           ORDER BY pos"""
-    ).to_arrow_table()
-    index = table.column_names.index("result_key")
-    return table.set_column(index, "result_key", numbered.column("k"))
+
+        position, first = cur.execute(
+            f"""SELECT pos, first FROM (
+                    SELECT pos, min(pos) OVER (PARTITION BY result_id) AS first
+                    FROM ({repeated}))
+                WHERE pos > first ORDER BY pos LIMIT 1"""  # noqa: S608
+        ).fetchall()[0]
+        text = field.value()
+        if _value_at(con, reader, text, position) == _value_at(con, reader, text, first):
+            raise repeats(position, first)
+        # Two result_ids with one 64-bit id: compare the texts of all rows whose ids repeat.
+        listed = cur.execute(f"SELECT pos FROM ({repeated})").fetchall()  # noqa: S608
+        positions = [row[0] for row in listed]
+        seen: dict[Any, int] = {}
+        for position, value in sorted(_values_at(con, reader, text, positions).items()):
+            if value in seen:
+                raise repeats(position, seen[value])
+            seen[value] = position
+    cur.execute(
+        f"""UPDATE {ROWS} SET result_id = {repeat_id_sql("d.result_id", "d.n")}
+            FROM (SELECT r, result_id,
+                         CAST(row_number() OVER (PARTITION BY result_id ORDER BY pos) AS BIGINT)
+                         AS n
+                  FROM ({repeated})) AS d
+            WHERE {ROWS}.rowid = d.r AND d.n > 1"""  # noqa: S608
+    )
+    rows, distinct = cur.execute(
+        f"SELECT count(*), count(DISTINCT result_id) FROM {ROWS}"  # noqa: S608
+    ).fetchall()[0]
+    return distinct < rows
 
 
-def _check_extras(table: pa.Table, plan: Plan, source: Source) -> None:
-    if not plan.extras or table.num_rows <= MAX_EXTRA_VALUES:
+def _check_extras(cur: duckdb.DuckDBPyConnection, pos: str, plan: Plan, source: Source) -> None:
+    """Extra columns whose values are per row (ids, free text) would make every row a series
+    of its own: refused when one block of ``EXTRA_WINDOW_ROWS`` rows takes more than
+    ``MAX_EXTRA_VALUES`` different values."""
+    if not plan.extras:
         return
-    if pc.count_distinct(table.column("extra_key")).as_py() <= MAX_EXTRA_VALUES:
+    total = cur.execute(f"SELECT count(DISTINCT extra_key) FROM {ROWS}").fetchall()[0][0]  # noqa: S608
+    if total <= MAX_EXTRA_VALUES:
+        return
+    most = cur.execute(
+        f"""SELECT max(n) FROM (SELECT count(DISTINCT extra_key) AS n FROM {ROWS}
+                                GROUP BY {pos} // {int(EXTRA_WINDOW_ROWS)})"""  # noqa: S608
+    ).fetchall()[0][0]
+    if most <= MAX_EXTRA_VALUES:
         return
     names = ", ".join(column.label.removeprefix("column ") for _, column in plan.extras)
     raise IngestError(
         source.name,
         f"the extra columns ({names}) take more than {MAX_EXTRA_VALUES:,} different values "
-        "in one chunk: each would be a series of its own",
+        f"within {EXTRA_WINDOW_ROWS:,} rows: each would be a series of its own",
         "Drop per-row columns such as ids or free text, or list them under 'ignore' in a "
         "mapping (--mapping FILE).",
     )
-
-
-def _long_metrics(table: pa.Table, plan: Plan, sink: Sink, defined: set[str]) -> pa.Table:
-    """Metric values in long form (result_key, metric, value); defines new metrics first."""
-    keys = table.column("result_key")
-    parts = []
-    new = []
-    for index, (metric, _) in enumerate(plan.metrics):
-        values = table.column(f"__m{index}")
-        if values.null_count == len(values):
-            continue
-        if metric.name not in defined:
-            defined.add(metric.name)
-            if not sink.knows(metric.name):
-                new.append(metric)
-        mask = pc.is_valid(values)
-        kept = pc.filter(values, mask)
-        names = pa.array([metric.name], pa.string()).take(np.zeros(len(kept), np.int32))
-        parts.append(
-            pa.table({"result_key": pc.filter(keys, mask), "metric": names, "value": kept})
-        )
-    if new:
-        sink.define(new)
-    if not parts:
-        return pa.table(
-            {
-                "result_key": pa.array([], pa.string()),
-                "metric": pa.array([], pa.string()),
-                "value": pa.array([], pa.float64()),
-            }
-        )
-    return pa.concat_tables(parts)
 
 
 # ---------------------------------------------------------------------------------- our tables
@@ -843,7 +926,7 @@ def csv_reader(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Re
                 )
         return None
 
-    return Reader(relation, where, "CSV", explain)
+    return Reader(relation, where, "CSV", explain, portable=True)
 
 
 def csv_line(path: Path, delimiter: str, pos: int) -> int | None:
@@ -909,11 +992,12 @@ def json_reader(con: duckdb.DuckDBPyConnection, path: Path, source: Source, line
         def where(pos: int) -> str:
             return f"record {pos + 1}"
 
-    return Reader(relation, where, what)
+    return Reader(relation, where, what, portable=True)
 
 
 def parquet_reader(path: Path) -> Reader:
-    return Reader(f"read_parquet({literal(path)})", lambda pos: f"row {pos + 1}", "Parquet")
+    relation = f"read_parquet({literal(path)})"
+    return Reader(relation, lambda pos: f"row {pos + 1}", "Parquet", portable=True)
 
 
 _SUFFIX = {"csv": ".csv", "parquet": ".parquet", "jsonl": ".jsonl", "json": ".json"}
