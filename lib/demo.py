@@ -1195,6 +1195,7 @@ def generate(
             )
             with store.transaction() as cur:
                 added.update(append_in(cur, batch))
+            store.settle()  # each slice's rollups on their own: bounded memory again
         with store.transaction() as cur:
             cur.execute(_TRUTH_DDL)
             truth = pa.Table.from_pylist(

@@ -93,7 +93,7 @@ def normalise_message(message: str | None) -> str:
 def worker_health(cur: duckdb.DuckDBPyConnection, spec: QuerySpec, now: datetime) -> pd.DataFrame:
     """Per worker: executions, failures, expected failures given the tests it ran, ratio, p-value
     (BH-adjusted) and whether it is flagged."""
-    source, params = results_source(spec, now)
+    source, params = results_source(cur, spec, now)
     frame = cur.execute(
         f"""WITH done AS (
                 SELECT worker_id, series_id, failed + error AS fails,
@@ -164,7 +164,7 @@ def test_health(
     Counts and commits come from the hourly rollups (exact); the recent history (the last
     ``RECENT`` results of each test: flips, strip, durations, last status) and the longest run of
     failures (only for tests that could have one) from single results."""
-    source, params = results_source(spec, now)
+    source, params = results_source(cur, spec, now)
     exclude, excluded = "", list(exclude_workers)
     if exclude_workers:
         exclude = f" AND coalesce(worker_id, '') NOT IN ({', '.join('?' * len(excluded))})"

@@ -118,7 +118,7 @@ def metric_over_time(
     """
     start, end = effective_window(cur, spec, now)
     step = bucket_seconds(start, end, min(max_points, 2000))
-    source, params = metric_source(spec, now, metric, bucket_s=step)
+    source, params = metric_source(cur, spec, now, metric, bucket_s=step)
     group = _group_sql(cur, by)
     # Rows are hourly rollups (buckets of whole hours) or single values (shorter buckets); the
     # same SQL gives exact statistics over values for the latter, and statistics over each
@@ -173,7 +173,7 @@ def dimension_stats(
     (``attrs["statistic"]``)."""
     start, end = effective_window(cur, spec, now)
     exact = end - start <= EXACT_WINDOW
-    source, params = metric_source(spec, now, metric, raw_only=exact)
+    source, params = metric_source(cur, spec, now, metric, raw_only=exact)
     n = "sum(r.n)"
     mean = f"sum(r.sum) / {n}"
     std = f"sqrt(greatest(sum(r.sumsq) - sum(r.sum) * sum(r.sum) / {n}, 0) / nullif({n} - 1, 0))"
@@ -232,7 +232,7 @@ def comparison_values(
         f"concat_ws(' · ', {', '.join(key_parts)}) AS benchmark",
     )
     # Only the hours holding the last ``per_series`` values of each compared series are read.
-    source, source_params = metric_source(spec, now, metric)
+    source, source_params = metric_source(cur, spec, now, metric)
     since = cur.execute(
         f"""WITH per_hour AS (
                 SELECT r.series_id, r.at_ts, sum(r.n) AS k FROM ({source}) AS r
@@ -271,7 +271,7 @@ def dimension_values(
     cur: duckdb.DuckDBPyConnection, spec: QuerySpec, now: datetime, metric: str, dim: str
 ) -> list[str]:
     """Values a dimension takes among the metric's values in the window (for the A/B pickers)."""
-    source, params = metric_source(spec, now, metric)
+    source, params = metric_source(cur, spec, now, metric)
     rows = cur.execute(
         f"""WITH picked AS (SELECT {_group_sql(cur, dim)} AS grp
                             FROM ({source}) AS r JOIN series AS s USING (series_id))
@@ -299,7 +299,7 @@ def heatmap_cells(
     if stat not in STATISTICS:
         raise ValueError(f"unknown statistic {stat!r}")
     exact = stat not in HOURLY_STATISTICS
-    source, params = metric_source(spec, now, metric, raw_only=exact)
+    source, params = metric_source(cur, spec, now, metric, raw_only=exact)
     expression = STATISTICS[stat].replace("value", "median") if exact else HOURLY_STATISTICS[stat]
     frame = cur.execute(
         f"""WITH picked AS MATERIALIZED (
@@ -335,7 +335,7 @@ def metric_sample(
     dimension column named "group"; ``attrs["results_total"]`` is the population."""
     if not metrics:
         return pd.DataFrame()
-    source, source_params = metric_source(spec, now, metrics[0])
+    source, source_params = metric_source(cur, spec, now, metrics[0])
     total = int(
         cur.execute(f"SELECT coalesce(sum(n), 0) FROM ({source})", source_params).fetchall()[0][0]  # noqa: S608
     )

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pandas as pd
 
+from lib import rollups
 from lib.dimensions import BUILTIN, Dimensions, column_sql
 from lib.fleet import STATES, classify_workers
 from lib.spec import QuerySpec
@@ -71,7 +72,12 @@ def bucket_seconds(start: datetime, end: datetime, max_points: int = 200) -> int
 
 def data_span(cur: duckdb.DuckDBPyConnection) -> tuple[datetime | None, datetime | None]:
     """First and last result (from the hourly rollup: a few rows per series and hour)."""
-    return tuple(cur.execute("SELECT min(first_ts), max(last_ts) FROM result_hours").fetchall()[0])
+    sql, params = "SELECT min(first_ts) AS a, max(last_ts) AS b FROM result_hours", []
+    behind = rollups.unsettled(cur, "results")
+    if behind is not None:
+        sql += f" UNION ALL SELECT min(ts), max(ts) FROM results WHERE TRUE{behind[0]}"  # noqa: S608
+        params = behind[1]
+    return tuple(cur.execute(f"SELECT min(a), max(b) FROM ({sql})", params).fetchall()[0])  # noqa: S608
 
 
 # ----------------------------------------------------------------------------- sources
@@ -82,6 +88,7 @@ def data_span(cur: duckdb.DuckDBPyConnection) -> tuple[datetime | None, datetime
 # rollups only. See lib/rollups.py.
 
 HOUR = timedelta(hours=1)
+_RAW_TABLE = {"result_hours": "results", "metric_hours": "measurements"}
 
 _RESULT_COLUMNS = (
     "series_id, worker_id, run_id, {at} AS at_ts, passed, failed, error, skipped, "
@@ -103,6 +110,7 @@ _METRIC_RAW = (
 
 
 def _source(
+    cur: duckdb.DuckDBPyConnection,
     rollup: str,
     columns: str,
     raw: str,
@@ -135,6 +143,11 @@ def _source(
     rolled = f"SELECT {columns.format(at='hour')} FROM {rollup} WHERE TRUE"  # noqa: S608
     parts = [rolled + hours_sql + where_more]
     params: list = [*hours_params, *more]
+    behind = rollups.unsettled(cur, _RAW_TABLE[rollup])
+    if behind is not None:  # a bulk write whose rollups are still being made: its raw rows
+        ts_sql, ts_params = time_clause(h_start, h_end)
+        parts.append(f"{raw} WHERE TRUE{ts_sql}{where_more}{behind[0]}")
+        params += [*ts_params, *more, *behind[1]]
     edges = []
     if h_start is not None and start < h_start:
         edges.append((start, h_start))
@@ -148,6 +161,7 @@ def _source(
 
 
 def results_source(
+    cur: duckdb.DuckDBPyConnection,
     spec: QuerySpec,
     now: datetime,
     bucket_s: int | None = None,
@@ -157,10 +171,13 @@ def results_source(
     (series_id, worker_id, run_id, at_ts, passed, failed, error, skipped, duration_sum, duration_n,
     last_ts): sum them for exact counts; bucket ``at_ts`` by ``bucket_s`` (the window then starts on
     a bucket boundary)."""
-    return _source("result_hours", _RESULT_COLUMNS, _RESULT_RAW, spec, now, bucket_s, window=window)
+    return _source(
+        cur, "result_hours", _RESULT_COLUMNS, _RESULT_RAW, spec, now, bucket_s, window=window
+    )
 
 
 def metric_source(
+    cur: duckdb.DuckDBPyConnection,
     spec: QuerySpec,
     now: datetime,
     metric: str,
@@ -172,6 +189,7 @@ def metric_source(
     the hour's exact median), single values (n = 1) for the partial hours at the window's ends,
     or single values throughout with ``raw_only`` or buckets shorter than an hour."""
     return _source(
+        cur,
         "metric_hours",
         _METRIC_COLUMNS,
         _METRIC_RAW,
@@ -245,7 +263,7 @@ def status_counts(cur: duckdb.DuckDBPyConnection, spec: QuerySpec, now: datetime
         windows["previous"] = previous
     out: dict = {"current": None, "previous": None}
     for label, window in windows.items():
-        source, params = results_source(spec, now, window=window)
+        source, params = results_source(cur, spec, now, window=window)
         passed, failed, error, skipped = cur.execute(
             f"""SELECT coalesce(sum(passed), 0), coalesce(sum(failed), 0),
                        coalesce(sum(error), 0), coalesce(sum(skipped), 0)
@@ -269,7 +287,7 @@ def status_over_time(
     """Results per time bucket by status, with the bucket's pass rate (skips excluded)."""
     start, end = effective_window(cur, spec, now)
     step = bucket_seconds(start, end)
-    source, params = results_source(spec, now, bucket_s=step)
+    source, params = results_source(cur, spec, now, bucket_s=step)
     frame = cur.execute(
         f"""SELECT time_bucket(to_seconds(?), at_ts) AS bucket,
                    sum(passed)::BIGINT AS passed, sum(failed)::BIGINT AS failed,
@@ -301,7 +319,7 @@ def metric_index_over_time(
     group = column_sql(by, alias="s")
     start, end = effective_window(cur, spec, now)
     step = bucket_seconds(start, end, max_points)
-    source, params = metric_source(spec, now, metric, bucket_s=step)
+    source, params = metric_source(cur, spec, now, metric, bucket_s=step)
     # The typical value of a series is the median of its hourly medians in the window (its
     # exact median when buckets are shorter than an hour); the index is exact given it.
     frame = cur.execute(
@@ -327,7 +345,7 @@ def latest_failures(
     """The most recent failed or errored results with where they ran and what they said."""
     where, params = where_clause(spec, now, alias="r")
     # Only the hours that hold the last ``limit`` failures are read one by one.
-    source, source_params = results_source(spec, now)
+    source, source_params = results_source(cur, spec, now)
     since = cur.execute(
         f"""WITH per_hour AS (
                 SELECT time_bucket(INTERVAL 1 HOUR, at_ts) AS hour, sum(failed + error) AS k
@@ -377,9 +395,19 @@ def workers(
 
 def summary(cur: duckdb.DuckDBPyConnection, now: datetime) -> dict:
     """Totals for ``dtd status`` and the Data page: everything in the store, unfiltered."""
+    source, params = "SELECT passed, failed, error, skipped FROM result_hours", []
+    behind = rollups.unsettled(cur, "results")
+    if behind is not None:
+        raw = (
+            " UNION ALL SELECT (status = 'passed')::INTEGER, (status = 'failed')::INTEGER, "
+            "(status = 'error')::INTEGER, (status = 'skipped')::INTEGER FROM results WHERE TRUE"
+        )
+        source += raw + behind[0]
+        params = behind[1]
     row = cur.execute(
-        """SELECT coalesce(sum(passed), 0), coalesce(sum(failed), 0), coalesce(sum(error), 0),
-                  coalesce(sum(skipped), 0) FROM result_hours"""
+        f"""SELECT coalesce(sum(passed), 0), coalesce(sum(failed), 0), coalesce(sum(error), 0),
+                   coalesce(sum(skipped), 0) FROM ({source})""",  # noqa: S608
+        params,
     ).fetchall()[0]
     by_status = dict(zip(("passed", "failed", "error", "skipped"), map(int, row), strict=True))
     executed = by_status["passed"] + by_status["failed"] + by_status["error"]
@@ -412,11 +440,17 @@ def metrics_present(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def metric_catalog(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every known metric with its unit, direction and number of values."""
+    source, params = "SELECT metric, n FROM metric_hours", []
+    behind = rollups.unsettled(cur, "measurements")
+    if behind is not None:
+        source += f" UNION ALL SELECT metric, 1 FROM measurements WHERE TRUE{behind[0]}"  # noqa: S608
+        params = behind[1]
     return cur.execute(
-        """WITH counted AS (SELECT metric, sum(n) AS n FROM metric_hours GROUP BY metric)
-           SELECT c.name, c.unit, c.direction, c.description, coalesce(n, 0) AS values
-           FROM metrics AS c LEFT JOIN counted ON counted.metric = c.name
-           ORDER BY values DESC, c.name"""
+        f"""WITH counted AS (SELECT metric, sum(n) AS n FROM ({source}) GROUP BY metric)
+            SELECT c.name, c.unit, c.direction, c.description, coalesce(n, 0) AS values
+            FROM metrics AS c LEFT JOIN counted ON counted.metric = c.name
+            ORDER BY values DESC, c.name""",  # noqa: S608
+        params,
     ).df()
 
 

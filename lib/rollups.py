@@ -16,8 +16,17 @@ hourly medians say so in their output (``attrs["statistic"]``).
 Maintenance needs no help from writers: ``Store.transaction`` notes how many rows ``results`` and
 ``measurements`` hold when it starts (both tables are append-only, so new rows are exactly those
 with ``rowid`` at or past that mark) and, before committing, recomputes the rollup rows of every
-(series, hour) those new rows touch, from the raw rows. Whatever writes (files, the API, the
-demo), the rollups commit with the data or not at all.
+(series, hour) those new rows touch, from the raw rows (``keep_up``). Whatever writes (files, the
+API, the demo), the rollups commit with the data or not at all.
+
+Except in bulk: a transaction that adds ``DEFER_ROWS`` rows or more commits its rows with a note
+instead (``dtd_meta`` key ``rollup_pending``: the marks the rollups stopped at), and the store
+brings the rollups up to date right after, in a transaction of its own (``settle``, run by a
+background thread and by ``Store.close``). Until then every later transaction leaves the rollups
+alone too, and readers add the raw rows past the marks to what the rollups say (``unsettled``),
+so answers stay exact while a million-row file is being rolled up. The note and the rollups
+change in the same commit, and readers check the note inside the statement that reads the
+rollups, so a reader never counts a row twice.
 """
 
 from __future__ import annotations
@@ -25,6 +34,11 @@ from __future__ import annotations
 import duckdb
 
 HOUR_S = 3600
+PENDING = "rollup_pending"
+DEFER_ROWS = 200_000
+"""New results plus values in one transaction from which their rollups are left to ``settle``:
+about 50,000 results with three metrics each. Smaller writes (API batches, JUnit files, live
+demo extensions) roll up inside their transaction."""
 
 TABLES = (
     """
@@ -117,6 +131,57 @@ def marks(cur: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     results = cur.execute("SELECT count(*) FROM results").fetchall()[0][0]
     values = cur.execute("SELECT count(*) FROM measurements").fetchall()[0][0]
     return int(results), int(values)
+
+
+def pending(cur: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
+    """The marks from which rows are not in the rollups yet, or None when they are all in."""
+    rows = cur.execute("SELECT value FROM dtd_meta WHERE key = ?", [PENDING]).fetchall()
+    if not rows:
+        return None
+    results, values = rows[0][0].split(",")
+    return int(results), int(values)
+
+
+def keep_up(cur: duckdb.DuckDBPyConnection, before: tuple[int, int]) -> bool:
+    """Before a commit: roll up the rows added since ``before``, or leave them (and, while a note
+    is pending, everything) to ``settle``. True when the rollups are left behind."""
+    if pending(cur) is not None:
+        return True
+    after = marks(cur)
+    if (after[0] - before[0]) + (after[1] - before[1]) < DEFER_ROWS:
+        catch_up(cur, before)
+        return False
+    cur.execute(
+        "INSERT OR REPLACE INTO dtd_meta VALUES (?, ?)", [PENDING, f"{before[0]},{before[1]}"]
+    )
+    return True
+
+
+def settle(cur: duckdb.DuckDBPyConnection) -> bool:
+    """Roll up every row past the pending note and remove the note (inside the caller's
+    transaction); False when nothing was pending."""
+    mark = pending(cur)
+    if mark is None:
+        return False
+    catch_up(cur, mark)
+    cur.execute("DELETE FROM dtd_meta WHERE key = ?", [PENDING])
+    return True
+
+
+def unsettled(cur: duckdb.DuckDBPyConnection, table: str) -> tuple[str, list] | None:
+    """A condition (`` AND ...``) and its parameters that pick the rows of ``table`` (results or
+    measurements) the rollups do not hold yet, or None when they hold every row. The condition
+    re-reads the note in the reader's own statement: if ``settle`` committed in between, it picks
+    nothing, and the rollups it reads hold those rows."""
+    mark = pending(cur)
+    if mark is None:
+        return None
+    since = {"results": mark[0], "measurements": mark[1]}[table]  # the name is one of these two
+    return (
+        f" AND {table}.rowid >= ? AND EXISTS "  # noqa: S608
+        "(SELECT 1 FROM dtd_meta WHERE dtd_meta.key = ? AND dtd_meta.value = ?)",
+        [since, PENDING, f"{mark[0]},{mark[1]}"],
+    )
 
 
 def catch_up(cur: duckdb.DuckDBPyConnection, before: tuple[int, int]) -> tuple[int, int]:

@@ -10,6 +10,7 @@ wrong, where, and what to do; a file this dashboard did not create is never writ
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import threading
@@ -22,6 +23,8 @@ from pathlib import Path
 import duckdb
 
 from lib import rollups, schema
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(Exception):
@@ -234,11 +237,15 @@ def create_file(path: str | os.PathLike[str], fill: Callable[[Store], None] | No
         schema.migrate(con, 0)
         con.execute("COMMIT")
         if fill is not None:
-            fill(Store(tmp, con, read_only=False))
+            building = Store(tmp, con, read_only=False)
+            building.settle_in_background = False
+            fill(building)
+            building.settle()
         con.close()
         with _registry_lock:
             held = _registry.pop(path, None)
             if held is not None:
+                held.closed = held._released = True
                 held._con.close()
             os.replace(tmp, path)
     finally:
@@ -255,8 +262,12 @@ class Store:
         self.read_only = read_only
         self._con = con
         self._write_lock = threading.Lock()
-        self._marks: tuple[int, int] = (0, 0)
-        """Rows in results and measurements the rollups have seen (inside a transaction)."""
+        self.settle_in_background = True
+        """Bulk writes leave their rollups to a background thread (``settle``); a store being
+        built by ``create_file`` settles in its own time instead."""
+        self._released = False
+        self._settler: threading.Thread | None = None
+        self._settler_lock = threading.Lock()
         self._opened = uuid.uuid4().hex[:12]
         self.data_version = 0
         """Counts committed writes in this process; part of every cache key."""
@@ -285,19 +296,56 @@ class Store:
         with self._write_lock, self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
-                self._marks = rollups.marks(cur)
+                before = rollups.marks(cur)
                 yield cur
-                self.roll_up(cur)  # the hourly rollups commit with the rows
+                behind = rollups.keep_up(cur, before)  # rollups commit with the rows, or settle
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
             self.data_version += 1
+        if behind and self.settle_in_background:
+            self._settle_soon()
 
-    def roll_up(self, cur: duckdb.DuckDBPyConnection) -> None:
-        """Bring the hourly rollups up to date inside the current transaction; writers of many
-        chunks call it between chunks so each catch-up stays small."""
-        self._marks = rollups.catch_up(cur, self._marks)
+    def settle(self) -> bool:
+        """Bring rollups left behind by a bulk write up to date now (``lib.rollups.settle``);
+        False when there was nothing to do."""
+        if self.read_only:
+            return False
+        with self._write_lock:
+            if self._released:
+                return False
+            with self.cursor() as cur:
+                return self._settle_in(cur)
+
+    def _settle_in(self, cur: duckdb.DuckDBPyConnection) -> bool:
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            done = rollups.settle(cur)
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+        if done:
+            self.data_version += 1
+        return done
+
+    def _settle_soon(self) -> None:
+        """One background thread at a time settles; readers stay exact meanwhile."""
+        with self._settler_lock:
+            if self._settler is not None and self._settler.is_alive():
+                return
+            self._settler = threading.Thread(
+                target=self._settle_quietly, name="dtd-rollups", daemon=True
+            )
+            self._settler.start()
+
+    def _settle_quietly(self) -> None:
+        try:
+            while not self.closed and self.settle():
+                pass
+        except Exception:  # noqa: BLE001 - readers stay exact; the next open or close retries
+            log.exception("rolling up %s failed; retried when the store is closed", self.path)
 
     def meta(self) -> dict[str, str]:
         with self.cursor() as cur:
@@ -313,15 +361,22 @@ class Store:
             if _registry.get(self.path) is self:
                 del _registry[self.path]
         self.closed = True  # background workers stop at their next check
+        if not self.read_only:
+            try:
+                self.settle()  # the file never stays behind when this process lets go
+            except Exception:  # noqa: BLE001 - readers stay exact; the next open retries
+                log.exception("rolling up %s before closing failed", self.path)
         # A writer finishing its transaction holds the write lock: let it commit first.
         locked = self._write_lock.acquire(timeout=30)
         try:
             for _ in range(200):  # a reader's query on a cursor finishes first (up to 10 s)
                 try:
                     self._con.close()
+                    self._released = True
                     return
                 except Exception as exc:  # noqa: BLE001 - DuckDB's "busy" is no duckdb.Error
                     if "already closed" in str(exc):
+                        self._released = True
                         return
                     if "busy" not in str(exc):
                         raise
@@ -382,6 +437,11 @@ def open_store(path: str | os.PathLike[str], create: bool = True) -> Store:
                 ) from None
         store = Store(path, con, read_only)
         _registry[path] = store
+        if not read_only:
+            with store.cursor() as cur:
+                behind = rollups.pending(cur) is not None
+            if behind:  # a process stopped before its rollups were up to date
+                store._settle_soon()
         return store
 
 

@@ -27,6 +27,16 @@ PROJECT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = PROJECT / "docs" / "screenshots"
 DTD = shutil.which("dtd", path=str(Path(sys.executable).parent)) or "dtd"
 
+
+def project_env() -> dict[str, str]:
+    """The environment for a `dtd` subprocess: no DTD_* settings from the caller, and this
+    checkout's code first on the path. An editable install elsewhere (another clone's .venv)
+    would otherwise serve that checkout's pages, and a broken page here would pass."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DTD_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT), env.get("PYTHONPATH")]))
+    return env
+
+
 CHROMIUM = os.environ.get("DTD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -104,7 +114,7 @@ class Server:
             return ""
 
     def start(self, timeout: float = 90) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DTD_")}
+        env = project_env()
         env["DTD_API_TOKEN"] = self.token
         # Someone editing the checkout while the tests run would make Streamlit's file watcher
         # show "File change. Rerun" and could rerun pages mid-test. `dtd serve` is not the
@@ -155,7 +165,7 @@ def make_demo(db: Path, results: int = 20_000, days: int = 14) -> None:
     """The demo database with its change points, written before the server starts (one process
     owns a DuckDB file). Analysed up front, the server has no background detection competing
     with the pages for the two cores, and the Regressions page shows its final state."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DTD_")}
+    env = project_env()
     for command in (
         ["demo", "--db", str(db), "--results", str(results), "--days", str(days)],
         ["analyse", "--db", str(db)],

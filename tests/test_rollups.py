@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from lib import performance, queries, rollups
 from lib.ids import stable_id
+from lib.spec import QuerySpec
 from lib.store import open_store
 from lib.writer import Batch, append
 
 START = datetime(2026, 11, 1)
+NOW = START + timedelta(hours=61, minutes=30)  # windows then end and start mid-hour
 SERIES = [stable_id("benchmark", "suite", f"bench_{k}") for k in range(3)]
 
 
@@ -28,7 +32,13 @@ def _batch(rng: np.random.Generator, first: int, n: int) -> Batch:
     return Batch(
         metrics=pd.DataFrame({"name": ["lat_ms"], "unit": ["ms"], "direction": ["lower"]}),
         series=pd.DataFrame(
-            {"series_id": SERIES, "kind": "benchmark", "name": [f"bench_{k}" for k in range(3)]}
+            {
+                "series_id": SERIES,
+                "kind": "benchmark",
+                "name": [f"bench_{k}" for k in range(3)],
+                "model": [f"model_{k}" for k in range(3)],
+                "hardware": "gpu",
+            }
         ),
         results=pd.DataFrame(
             {
@@ -83,3 +93,88 @@ def test_rollups_match_pandas_after_overlapping_writes(tmp_path: Path) -> None:
     for status in ("passed", "failed", "skipped"):
         assert (result_hours[status] == counts[status]).all(), status
     assert np.allclose(result_hours["duration_sum"], durations, rtol=1e-12)
+
+
+def _answers(store) -> dict:
+    """What pages read through the rollups: totals, counts in a window, values per metric,
+    the data's span and a heatmap of means."""
+    spec = QuerySpec.build("all")
+    with store.cursor() as cur:
+        summary = queries.summary(cur, NOW)
+        window = queries.status_counts(cur, QuerySpec.build("24h"), NOW)
+        catalog = queries.metric_catalog(cur).set_index("name")["values"].to_dict()
+        cells = performance.heatmap_cells(cur, spec, NOW, "lat_ms", "model", "hardware", "mean")
+        return {
+            "results": summary["results"],
+            "failed": summary["failed"],
+            "window": window["current"]["results"],
+            "values": catalog["lat_ms"],
+            "span": queries.data_span(cur),
+            "means": dict(zip(cells["row"], np.round(cells["value"], 9), strict=True)),
+        }
+
+
+def _expected(store) -> dict:
+    with store.cursor() as cur:
+        results = cur.execute("SELECT ts, status, series_id FROM results").df()
+        values = cur.execute(
+            "SELECT s.model, m.value FROM measurements AS m JOIN series AS s USING (series_id)"
+        ).df()
+    return {
+        "results": len(results),
+        "failed": int((results["status"] == "failed").sum()),
+        "window": int((results["ts"] >= NOW - timedelta(hours=24)).sum()),
+        "values": len(values),
+        "span": (results["ts"].min().to_pydatetime(), results["ts"].max().to_pydatetime()),
+        "means": values.groupby("model")["value"].mean().round(9).to_dict(),
+    }
+
+
+def test_bulk_writes_settle_later_and_answers_stay_exact_meanwhile(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(rollups, "DEFER_ROWS", 100)  # a "bulk" write here is 100 rows or more
+    store = open_store(tmp_path / "bulk.duckdb")
+    store.settle_in_background = False  # settle when the test says so
+    rng = np.random.default_rng(11)
+    append(store, _batch(rng, 0, 30))  # 60 rows: rolled up in its transaction
+    with store.cursor() as cur:
+        assert rollups.pending(cur) is None
+        rolled = cur.execute("SELECT sum(n) FROM metric_hours").fetchall()[0][0]
+    assert rolled == 30
+
+    append(store, _batch(rng, 30, 400))  # 800 rows: left behind
+    append(store, _batch(rng, 430, 5))  # small, but after a pending note: left behind too
+    with store.cursor() as cur:
+        assert rollups.pending(cur) == (30, 30)
+        assert cur.execute("SELECT sum(n) FROM metric_hours").fetchall()[0][0] == 30
+    expected = _expected(store)
+    assert expected["results"] == 435
+    assert _answers(store) == expected  # the raw rows past the note are added to the rollups
+
+    assert store.settle() and not store.settle()
+    with store.cursor() as cur:
+        assert rollups.pending(cur) is None
+        assert cur.execute("SELECT sum(n) FROM metric_hours").fetchall()[0][0] == 435
+    assert _answers(store) == expected
+
+    append(store, _batch(rng, 435, 400))  # left behind again; closing settles
+    store.close()
+    reopened = open_store(tmp_path / "bulk.duckdb")
+    with reopened.cursor() as cur:
+        assert rollups.pending(cur) is None
+        assert cur.execute("SELECT sum(n) FROM metric_hours").fetchall()[0][0] == 835
+    reopened.close()
+
+
+def test_a_background_thread_settles_a_bulk_write(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(rollups, "DEFER_ROWS", 100)
+    store = open_store(tmp_path / "thread.duckdb")
+    append(store, _batch(np.random.default_rng(3), 0, 300))
+    for _ in range(200):
+        with store.cursor() as cur:
+            if rollups.pending(cur) is None:
+                break
+        time.sleep(0.05)
+    with store.cursor() as cur:
+        assert rollups.pending(cur) is None
+        assert cur.execute("SELECT sum(n) FROM metric_hours").fetchall()[0][0] == 300
+    store.close()
