@@ -374,14 +374,18 @@ def measure_server(db: Path, folder: Path, chromium: str, timeout_s: float) -> d
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DTD_")}
     env.update(DTD_API_TOKEN=probes.TOKEN, PYTHONPATH=str(ROOT), STREAMLIT_LOGGER_LEVEL="error")
-    # No file watcher: an edit to the sources during the run would make Streamlit reload
-    # modules mid-measurement (production servers do not edit their code either).
-    env["STREAMLIT_SERVER_FILE_WATCHER_TYPE"] = "none"
+    # No file watcher: an edit to the sources during the run would make Streamlit show "Source
+    # file changed" and never go idle (production servers do not edit their code either).
+    # `dtd serve` does not read STREAMLIT_* variables; a config file in its working directory
+    # is read (the project's own, with the themes, still wins where both set a key).
+    cwd = folder / "cwd"
+    (cwd / ".streamlit").mkdir(parents=True, exist_ok=True)
+    (cwd / ".streamlit" / "config.toml").write_text('[server]\nfileWatcherType = "none"\n')
     server_log = folder / "serve.log"
     # `dtd serve` is lib.cli:main; started through -m so that it runs this tree's code.
     command = [sys.executable, "-m", "lib.cli", "serve", "--db", str(copy), "--port", str(port)]
     with server_log.open("w") as out:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
     result: dict[str, Any] = {"pages": {}, "api": {}, "db": str(db)}
     try:
         deadline = time.monotonic() + 180
@@ -921,7 +925,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--render", type=Path, metavar="JSON", help="only write the markdown of an earlier --json"
     )
-    parser.add_argument("--page-timeout", type=float, default=600, help="seconds per page load")
+    parser.add_argument("--page-timeout", type=float, default=120, help="seconds per page load")
     args = parser.parse_args(argv)
     if args.sizes:
         args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]

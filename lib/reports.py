@@ -18,8 +18,10 @@ import html
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 import altair as alt
 import duckdb
@@ -46,7 +48,11 @@ class Section:
     title: str
     text: str = ""
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
-    charts: list[tuple[str, alt.TopLevelMixin, pd.DataFrame]] = field(default_factory=list)
+    charts: list[tuple[str, Callable[[], alt.TopLevelMixin], pd.DataFrame]] = field(
+        default_factory=list
+    )
+    """(name, a function that draws the chart, its data): drawn when shown or exported, so
+    building a report costs its queries, not Altair's spec validation."""
 
 
 @dataclass
@@ -120,7 +126,9 @@ def _status_section(cur, spec, now) -> Section:
     if len(over_time):
         step = int(over_time.attrs.get("bucket_seconds", 3600))
         data = over_time[["bucket", "passed", "failed", "error", "skipped"]]
-        section.charts.append(("results_by_status", charts.status_volume(data, step), data))
+        section.charts.append(
+            ("results_by_status", partial(charts.status_volume, data, step), data)
+        )
     return section
 
 
@@ -137,7 +145,7 @@ def _performance(cur, spec, now, metric, dimension) -> list[Section]:
         section.charts.append(
             (
                 f"trend_{metric}",
-                charts.trend(trend, info, "p25-p75", False, dimension, True),
+                partial(charts.trend, trend, info, "p25-p75", False, dimension, True),
                 trend,
             )
         )
@@ -164,7 +172,9 @@ def _performance(cur, spec, now, metric, dimension) -> list[Section]:
                 charts=[
                     (
                         f"heatmap_{other}_{dimension}",
-                        charts.heatmap(grid, other, dimension, f"median {metric}", ",.3~s"),
+                        partial(
+                            charts.heatmap, grid, other, dimension, f"median {metric}", ",.3~s"
+                        ),
                         grid.drop(columns="relative"),
                     )
                 ],
@@ -220,7 +230,7 @@ def _regression(cur, spec, now, metric, dimension) -> list[Section]:
                 charts=[
                     (
                         "blast_radius",
-                        charts.heatmap(grid, "Model", "Hardware", "median change", "+.0%"),
+                        partial(charts.heatmap, grid, "Model", "Hardware", "median change", "+.0%"),
                         grid.drop(columns="relative"),
                     )
                 ],
@@ -240,7 +250,11 @@ def _dimension(cur, spec, now, metric, dimension) -> list[Section]:
     )
     if len(stats):
         section.charts.append(
-            (f"{metric}_by_{dimension}", charts.distribution(stats, info, dimension), stats)
+            (
+                f"{metric}_by_{dimension}",
+                partial(charts.distribution, stats, info, dimension),
+                stats,
+            )
         )
     sections = [section]
     other = "model" if dimension != "model" else "hardware"
@@ -253,7 +267,9 @@ def _dimension(cur, spec, now, metric, dimension) -> list[Section]:
                 charts=[
                     (
                         f"heatmap_{other}_{dimension}",
-                        charts.heatmap(grid, other, dimension, f"median {metric}", ",.3~s"),
+                        partial(
+                            charts.heatmap, grid, other, dimension, f"median {metric}", ",.3~s"
+                        ),
                         grid.drop(columns="relative"),
                     )
                 ],
@@ -311,7 +327,7 @@ def _worker(cur, spec, now, metric, dimension) -> list[Section]:
     )
     if "failure_rate" in fleet and fleet["failure_rate"].notna().any():
         data = fleet[columns]
-        section.charts.append(("worker_failure_rates", charts.worker_failures(data), data))
+        section.charts.append(("worker_failure_rates", partial(charts.worker_failures, data), data))
     return [section]
 
 
@@ -347,7 +363,9 @@ def _test(cur, spec, now, metric, dimension) -> list[Section]:
     ]
     if len(over_time):
         step = int(over_time.attrs.get("bucket_seconds", 3600))
-        sections[0].charts.append(("pass_rate", charts.pass_rate(over_time, step), over_time))
+        sections[0].charts.append(
+            ("pass_rate", partial(charts.pass_rate, over_time, step), over_time)
+        )
     clusters = []
     for row in trouble.itertuples():
         runs = health.test_runs(cur, spec, now, row.series_id)
@@ -410,9 +428,9 @@ def _table_html(frame: pd.DataFrame) -> str:
 def render_pngs(report: Report, dark: bool = False) -> dict[str, bytes]:
     """Every chart of the report as a PNG, by name."""
     return {
-        name: chart_png(chart, dark=dark)
+        name: chart_png(draw(), dark=dark)
         for section in report.sections
-        for name, chart, _ in section.charts
+        for name, draw, _ in section.charts
     }
 
 

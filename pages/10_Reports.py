@@ -93,8 +93,8 @@ for section in report.sections:
         st.markdown(f"**{safe.md(section.title)}**")
         if section.text:
             st.caption(safe.md(section.text))
-        for _, chart, _ in section.charts:
-            st.altair_chart(chart, width="stretch")
+        for _, draw, _ in section.charts:
+            st.altair_chart(draw(), width="stretch")
         for table_name, frame in section.tables:
             st.caption(safe.md(table_name.replace("_", " ")))
             if frame.empty:
