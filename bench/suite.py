@@ -566,8 +566,9 @@ def report(data: dict) -> str:
         "cached answers expire). *warm*: through `Aggregator.run` (`st.cache_data`) with the "
         "answers cached. Times are the sum of the page's queries; *analysis* is the Python work "
         "the page does on the answers (bootstrap, correlation, paging), reported apart and not "
-        "counted against the query targets. Reports: the report is built (queries and chart "
-        "specs), no PNG is rendered."
+        "counted against the query targets. Reports: the report is built (its queries; "
+        "a report's charts are drawn when shown or exported, like the other pages' charts, "
+        "which no page time here includes)."
     )
     add(
         "- **API**: `GET` through Starlette's `TestClient` on `create_api(ApiState(...))`. "
