@@ -84,25 +84,33 @@ def generate(folder: Path, rows: int) -> tuple[Path, Path]:
     return csv_path, parquet_path
 
 
+def timed_ingest(path: Path, db: Path) -> tuple[int, float, float]:
+    """Ingest ``path`` into a fresh store at ``db``: (results, seconds until committed, seconds
+    until the hourly rollups are settled too). A server settles in the background; here the
+    settle runs right after, timed apart."""
+    store = open_store(db)
+    store.settle_in_background = False
+    started = time.perf_counter()
+    (report,) = ingest_paths(store, [path])
+    seconds = time.perf_counter() - started
+    store.settle()
+    total = time.perf_counter() - started
+    store.close()
+    if report.status != "ok":
+        raise SystemExit(f"ingest of {path.name} failed: {report.error}")
+    return report.results, seconds, total
+
+
 def measure(path: Path, folder: Path, repeat: int) -> tuple[list[float], list[float]]:
     """Rows per second until the rows are committed (and every answer counts them), and until
-    their hourly rollups are settled too (``Store.settle``; a server does it in the background)."""
+    their hourly rollups are settled too."""
     speeds, settled = [], []
     for attempt in range(repeat):
-        store = open_store(folder / f"{path.suffix[1:]}-{attempt}.duckdb")
-        store.settle_in_background = False  # settle below, timed apart
-        started = time.perf_counter()
-        (report,) = ingest_paths(store, [path])
-        seconds = time.perf_counter() - started
-        store.settle()
-        total = time.perf_counter() - started
-        store.close()
-        if report.status != "ok":
-            raise SystemExit(f"ingest failed: {report.error}")
-        speeds.append(report.results / seconds)
-        settled.append(report.results / total)
+        rows, seconds, total = timed_ingest(path, folder / f"{path.suffix[1:]}-{attempt}.duckdb")
+        speeds.append(rows / seconds)
+        settled.append(rows / total)
         print(
-            f"  {path.name}: {report.results:,} rows committed in {seconds:.2f} s, "
+            f"  {path.name}: {rows:,} rows committed in {seconds:.2f} s, "
             f"rollups settled {total - seconds:.2f} s later",
             flush=True,
         )

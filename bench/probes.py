@@ -297,22 +297,10 @@ def _rate(rows: int, seconds: float) -> float:
 
 def ingest_files(path: Path, folder: Path, repeat: int) -> dict:
     """``ingest_paths`` of one file into a fresh store, ``repeat`` times."""
-    from lib.ingest import ingest_paths
-    from lib.store import open_store
-
+    timed_ingest = bench_module("ingest_tabular").timed_ingest
     rates, settled, rows = [], [], 0
     for attempt in range(repeat):
-        store = open_store(folder / f"{path.name}-{attempt}.duckdb")
-        store.settle_in_background = False  # a bulk file's rollups: settled below, timed apart
-        started = time.perf_counter()
-        (report,) = ingest_paths(store, [path])
-        seconds = time.perf_counter() - started
-        store.settle()
-        total = time.perf_counter() - started
-        store.close()
-        if report.status != "ok":
-            raise SystemExit(f"ingest of {path.name} failed: {report.error}")
-        rows = report.results
+        rows, seconds, total = timed_ingest(path, folder / f"{path.name}-{attempt}.duckdb")
         rates.append(_rate(rows, seconds))
         settled.append(_rate(rows, total))
     return {"rows": rows, "rates": rates, "settled": settled, "bytes": path.stat().st_size}

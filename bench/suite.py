@@ -607,6 +607,17 @@ def report(data: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _slowest_row(target: str, found: dict[str, dict], key: str, limit_ms: float) -> str:
+    """A row of the targets table: the slowest of ``found`` by ``key``, and any over the limit."""
+    worst = max(found.items(), key=lambda item: item[1][key])
+    over = [name for name, entry in found.items() if entry[key] > limit_ms]
+    return (
+        f"| {target.format(limit_ms)} | slowest: {worst[0]} {fmt_ms(worst[1][key])} ms"
+        + (f"; over: {', '.join(over)}" if over else "")
+        + f" | {verdict(not over)} |"
+    )
+
+
 def _targets(data: dict, add) -> None:
     add("## Targets")
     add("")
@@ -626,31 +637,28 @@ def _targets(data: dict, add) -> None:
     add("|---|---|---|")
     pages = found.get("pages", {})
     if pages:
-        worst = max(pages.items(), key=lambda item: item[1]["cold"])
-        over = [n for n, p in pages.items() if p["cold"] > TARGETS["page_cold_ms"]]
         add(
-            f"| every page's query set ≤ {TARGETS['page_cold_ms']:.0f} ms cold (median) | "
-            f"slowest: {worst[0]} {fmt_ms(worst[1]['cold'])} ms"
-            + (f"; over: {', '.join(over)}" if over else "")
-            + f" | {verdict(not over)} |"
+            _slowest_row(
+                "every page's query set ≤ {:.0f} ms cold (median)",
+                pages,
+                "cold",
+                TARGETS["page_cold_ms"],
+            )
         )
-        worst = max(pages.items(), key=lambda item: item[1]["warm"])
-        over = [n for n, p in pages.items() if p["warm"] > TARGETS["page_warm_ms"]]
         add(
-            f"| every page's query set ≤ {TARGETS['page_warm_ms']:.0f} ms warm (median) | "
-            f"slowest: {worst[0]} {fmt_ms(worst[1]['warm'])} ms"
-            + (f"; over: {', '.join(over)}" if over else "")
-            + f" | {verdict(not over)} |"
+            _slowest_row(
+                "every page's query set ≤ {:.0f} ms warm (median)",
+                pages,
+                "warm",
+                TARGETS["page_warm_ms"],
+            )
         )
     api = found.get("api", {})
     if api:
-        worst = max(api.items(), key=lambda item: item[1]["cold"])
-        over = [u for u, a in api.items() if a["cold"] > TARGETS["api_ms"]]
         add(
-            f"| each API endpoint ≤ {TARGETS['api_ms']:.0f} ms (cold, first call) | "
-            f"slowest: {worst[0]} {fmt_ms(worst[1]['cold'])} ms"
-            + (f"; over: {', '.join(over)}" if over else "")
-            + f" | {verdict(not over)} |"
+            _slowest_row(
+                "each API endpoint ≤ {:.0f} ms (cold, first call)", api, "cold", TARGETS["api_ms"]
+            )
         )
     versus = naive_versus_ours(found)
     if versus:
