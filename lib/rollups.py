@@ -31,6 +31,8 @@ rollups, so a reader never counts a row twice.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import duckdb
 
 HOUR_S = 3600
@@ -204,6 +206,20 @@ def _refresh(
     fresh, touched = f"_fresh_{rollup}", f"_touched_{rollup}"
     a = alias
     # Names come from this module only; the mark and times are parameters.
+    newest = cur.execute(f"SELECT max(hour) FROM {rollup}").fetchall()[0][0]  # noqa: S608
+    earliest = cur.execute(
+        f"SELECT min({a}.ts) FROM {table} AS {a} WHERE {a}.rowid >= ?",  # noqa: S608
+        [mark],
+    ).fetchall()[0][0]
+    if newest is None or earliest >= newest + timedelta(hours=1):
+        # Every new row lies in an hour the rollup has not seen (a fresh store, or data that
+        # arrives in time order): one pass, no temporary tables.
+        cur.execute(
+            f"INSERT INTO {rollup} BY NAME "  # noqa: S608
+            + select.format(where=f"WHERE {a}.rowid >= ?"),
+            _params(select, [mark]),
+        )
+        return
     cur.execute(
         f"CREATE OR REPLACE TEMP TABLE {fresh} AS "  # noqa: S608
         + select.format(where=f"WHERE {a}.rowid >= ?"),
