@@ -72,11 +72,11 @@ def bucket_seconds(start: datetime, end: datetime, max_points: int = 200) -> int
 
 def data_span(cur: duckdb.DuckDBPyConnection) -> tuple[datetime | None, datetime | None]:
     """First and last result (from the hourly rollup: a few rows per series and hour)."""
-    sql, params = "SELECT min(first_ts) AS a, max(last_ts) AS b FROM result_hours", []
-    behind = rollups.unsettled(cur, "results")
-    if behind is not None:
-        sql += f" UNION ALL SELECT min(ts), max(ts) FROM results WHERE TRUE{behind[0]}"  # noqa: S608
-        params = behind[1]
+    behind_sql, params = rollups.unsettled(cur, "results")
+    sql = (
+        "SELECT min(first_ts) AS a, max(last_ts) AS b FROM result_hours "  # noqa: S608
+        f"UNION ALL SELECT min(ts), max(ts) FROM results WHERE TRUE{behind_sql}"
+    )
     return tuple(cur.execute(f"SELECT min(a), max(b) FROM ({sql})", params).fetchall()[0])  # noqa: S608
 
 
@@ -143,11 +143,11 @@ def _source(
     rolled = f"SELECT {columns.format(at='hour')} FROM {rollup} WHERE TRUE"  # noqa: S608
     parts = [rolled + hours_sql + where_more]
     params: list = [*hours_params, *more]
-    behind = rollups.unsettled(cur, _RAW_TABLE[rollup])
-    if behind is not None:  # a bulk write whose rollups are still being made: its raw rows
-        ts_sql, ts_params = time_clause(h_start, h_end)
-        parts.append(f"{raw} WHERE TRUE{ts_sql}{where_more}{behind[0]}")
-        params += [*ts_params, *more, *behind[1]]
+    # A bulk write whose rollups are still being made: its raw rows (none otherwise).
+    behind_sql, behind_params = rollups.unsettled(cur, _RAW_TABLE[rollup])
+    ts_sql, ts_params = time_clause(h_start, h_end)
+    parts.append(f"{raw} WHERE TRUE{ts_sql}{where_more}{behind_sql}")
+    params += [*ts_params, *more, *behind_params]
     edges = []
     if h_start is not None and start < h_start:
         edges.append((start, h_start))
@@ -395,15 +395,12 @@ def workers(
 
 def summary(cur: duckdb.DuckDBPyConnection, now: datetime) -> dict:
     """Totals for ``dtd status`` and the Data page: everything in the store, unfiltered."""
-    source, params = "SELECT passed, failed, error, skipped FROM result_hours", []
-    behind = rollups.unsettled(cur, "results")
-    if behind is not None:
-        raw = (
-            " UNION ALL SELECT (status = 'passed')::INTEGER, (status = 'failed')::INTEGER, "
-            "(status = 'error')::INTEGER, (status = 'skipped')::INTEGER FROM results WHERE TRUE"
-        )
-        source += raw + behind[0]
-        params = behind[1]
+    behind_sql, params = rollups.unsettled(cur, "results")
+    source = (  # noqa: S608 - a fixed condition; values are parameters
+        "SELECT passed, failed, error, skipped FROM result_hours UNION ALL "
+        "SELECT (status = 'passed')::INTEGER, (status = 'failed')::INTEGER, "
+        "(status = 'error')::INTEGER, (status = 'skipped')::INTEGER FROM results WHERE TRUE"
+    ) + behind_sql
     row = cur.execute(
         f"""SELECT coalesce(sum(passed), 0), coalesce(sum(failed), 0), coalesce(sum(error), 0),
                    coalesce(sum(skipped), 0) FROM ({source})""",  # noqa: S608
@@ -440,11 +437,11 @@ def metrics_present(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def metric_catalog(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every known metric with its unit, direction and number of values."""
-    source, params = "SELECT metric, n FROM metric_hours", []
-    behind = rollups.unsettled(cur, "measurements")
-    if behind is not None:
-        source += f" UNION ALL SELECT metric, 1 FROM measurements WHERE TRUE{behind[0]}"  # noqa: S608
-        params = behind[1]
+    behind_sql, params = rollups.unsettled(cur, "measurements")
+    source = (
+        "SELECT metric, n FROM metric_hours UNION ALL "  # noqa: S608
+        f"SELECT metric, 1 FROM measurements WHERE TRUE{behind_sql}"
+    )
     return cur.execute(
         f"""WITH counted AS (SELECT metric, sum(n) AS n FROM ({source}) GROUP BY metric)
             SELECT c.name, c.unit, c.direction, c.description, coalesce(n, 0) AS values

@@ -205,6 +205,7 @@ def analyse(
     """
     now = now or datetime.now(UTC).replace(tzinfo=None)
     started = time.monotonic()
+    store.settle()  # pending pairs come from the rollups: a bulk write's must be in them
     with store.cursor() as cur:
         todo = pending(cur)
     done = 0

@@ -25,8 +25,8 @@ brings the rollups up to date right after, in a transaction of its own (``settle
 background thread and by ``Store.close``). Until then every later transaction leaves the rollups
 alone too, and readers add the raw rows past the marks to what the rollups say (``unsettled``),
 so answers stay exact while a million-row file is being rolled up. The note and the rollups
-change in the same commit, and readers check the note inside the statement that reads the
-rollups, so a reader never counts a row twice.
+change in the same commit, and readers read the note inside the statement that reads the
+rollups, so a reader never counts a row twice or misses one.
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def rebuild(cur: duckdb.DuckDBPyConnection) -> None:
     create(cur)
     cur.execute("DELETE FROM result_hours")
     cur.execute("DELETE FROM metric_hours")
+    cur.execute("DELETE FROM dtd_meta WHERE key = ?", [PENDING])  # everything is rolled up below
     cur.execute(f"INSERT INTO result_hours BY NAME {_RESULT_SELECT.format(where='')}")
     cur.execute(f"INSERT INTO metric_hours BY NAME {_METRIC_SELECT.format(where='')}")
 
@@ -170,19 +171,27 @@ def settle(cur: duckdb.DuckDBPyConnection) -> bool:
     return True
 
 
-def unsettled(cur: duckdb.DuckDBPyConnection, table: str) -> tuple[str, list] | None:
+def unsettled(cur: duckdb.DuckDBPyConnection, table: str) -> tuple[str, list]:
     """A condition (`` AND ...``) and its parameters that pick the rows of ``table`` (results or
-    measurements) the rollups do not hold yet, or None when they hold every row. The condition
-    re-reads the note in the reader's own statement: if ``settle`` committed in between, it picks
-    nothing, and the rollups it reads hold those rows."""
-    mark = pending(cur)
-    if mark is None:
-        return None
-    since = {"results": mark[0], "measurements": mark[1]}[table]  # the name is one of these two
+    measurements) the rollups do not hold: the raw rows past the pending note, none without one.
+
+    The reader's statement reads the note again itself (each statement sees its own snapshot):
+    rows from the note's mark on, and none when it has no note, so whatever committed between
+    this call and that statement (a settle, a bulk write), it counts each row exactly once. The
+    constant bound (the note's mark, or the table's size when there was none: a bulk write
+    committing in between marks exactly there, one writer at a time) lets DuckDB skip every row
+    group before it by ``rowid``."""
+    part = {"results": 1, "measurements": 2}[table]  # the name is one of these two
+    size, note = cur.execute(
+        f"SELECT (SELECT count(*) FROM {table}), "  # noqa: S608
+        "(SELECT value FROM dtd_meta WHERE key = ?)",
+        [PENDING],
+    ).fetchall()[0]
+    since = int(note.split(",")[part - 1]) if note else int(size)
     return (
-        f" AND {table}.rowid >= ? AND EXISTS "  # noqa: S608
-        "(SELECT 1 FROM dtd_meta WHERE dtd_meta.key = ? AND dtd_meta.value = ?)",
-        [since, PENDING, f"{mark[0]},{mark[1]}"],
+        f" AND {table}.rowid >= ? AND {table}.rowid >= (SELECT CAST(split_part(dtd_meta.value, "  # noqa: S608
+        f"',', {part}) AS BIGINT) FROM dtd_meta WHERE dtd_meta.key = ?)",
+        [since, PENDING],
     )
 
 

@@ -245,8 +245,14 @@ def create_file(path: str | os.PathLike[str], fill: Callable[[Store], None] | No
         with _registry_lock:
             held = _registry.pop(path, None)
             if held is not None:
-                held.closed = held._released = True
-                held._con.close()
+                held.closed = True  # its background workers stop; no settle: it is replaced
+                locked = held._write_lock.acquire(timeout=30)  # a writer or settle finishes
+                try:
+                    held._released = True
+                    held._con.close()
+                finally:
+                    if locked:
+                        held._write_lock.release()
             os.replace(tmp, path)
     finally:
         con.close()
@@ -267,6 +273,7 @@ class Store:
         built by ``create_file`` settles in its own time instead."""
         self._released = False
         self._settler: threading.Thread | None = None
+        self._settle_wanted = False
         self._settler_lock = threading.Lock()
         self._opened = uuid.uuid4().hex[:12]
         self.data_version = 0
@@ -331,21 +338,28 @@ class Store:
         return done
 
     def _settle_soon(self) -> None:
-        """One background thread at a time settles; readers stay exact meanwhile."""
+        """One background thread at a time settles; readers stay exact meanwhile. The thread
+        looks for more work under the same lock before it ends, so no request is lost."""
         with self._settler_lock:
-            if self._settler is not None and self._settler.is_alive():
-                return
-            self._settler = threading.Thread(
-                target=self._settle_quietly, name="dtd-rollups", daemon=True
-            )
-            self._settler.start()
+            self._settle_wanted = True
+            if self._settler is None:
+                self._settler = threading.Thread(
+                    target=self._settle_quietly, name="dtd-rollups", daemon=True
+                )
+                self._settler.start()
 
     def _settle_quietly(self) -> None:
-        try:
-            while not self.closed and self.settle():
-                pass
-        except Exception:  # noqa: BLE001 - readers stay exact; the next open or close retries
-            log.exception("rolling up %s failed; retried when the store is closed", self.path)
+        while True:
+            with self._settler_lock:
+                if not self._settle_wanted or self.closed:
+                    self._settler = None
+                    return
+                self._settle_wanted = False
+            try:
+                while not self.closed and self.settle():
+                    pass
+            except Exception:  # noqa: BLE001 - readers stay exact; close and the next open retry
+                log.exception("rolling up %s failed; retried when the store is closed", self.path)
 
     def meta(self) -> dict[str, str]:
         with self.cursor() as cur:
@@ -357,15 +371,17 @@ class Store:
             cur.execute("INSERT OR REPLACE INTO dtd_meta VALUES (?, ?)", [key, str(value)])
 
     def close(self) -> None:
+        if not self.read_only and not self._released:
+            # The file never stays behind when this process lets go; settled while still
+            # registered, so nobody opens the file a second time meanwhile.
+            try:
+                self.settle()
+            except Exception:  # noqa: BLE001 - readers stay exact; the next open retries
+                log.exception("rolling up %s before closing failed", self.path)
         with _registry_lock:
             if _registry.get(self.path) is self:
                 del _registry[self.path]
         self.closed = True  # background workers stop at their next check
-        if not self.read_only:
-            try:
-                self.settle()  # the file never stays behind when this process lets go
-            except Exception:  # noqa: BLE001 - readers stay exact; the next open retries
-                log.exception("rolling up %s before closing failed", self.path)
         # A writer finishing its transaction holds the write lock: let it commit first.
         locked = self._write_lock.acquire(timeout=30)
         try:

@@ -197,3 +197,46 @@ def test_a_background_thread_settles_a_bulk_write(tmp_path: Path, monkeypatch):
         assert rollups.pending(cur) is None
         assert cur.execute("SELECT sum(n) FROM metric_hours").fetchall()[0][0] == 300
     store.close()
+
+
+def test_a_reader_counts_each_row_once_whatever_commits_between_its_two_statements(
+    tmp_path: Path, monkeypatch
+):
+    """``unsettled`` is read in one statement and used in a later one: a bulk write or a settle
+    committing in between must neither hide rows nor count them twice."""
+    monkeypatch.setattr(rollups, "DEFER_ROWS", 100)
+    store = open_store(tmp_path / "race.duckdb")
+    store.settle_in_background = False
+    rng = np.random.default_rng(2)
+
+    def count(condition: tuple[str, list]) -> int:
+        with store.cursor() as cur:
+            return cur.execute(
+                "SELECT sum(passed + failed + error + skipped) FROM ("
+                "SELECT passed, failed, error, skipped FROM result_hours UNION ALL "
+                "SELECT 1, 0, 0, 0 FROM results WHERE TRUE" + condition[0] + ")",
+                condition[1],
+            ).fetchall()[0][0]
+
+    def condition() -> tuple[str, list]:
+        with store.cursor() as cur:
+            return rollups.unsettled(cur, "results")
+
+    append(store, _batch(rng, 0, 30))
+    before = condition()  # no note yet
+    append(store, _batch(rng, 30, 400))  # a bulk write commits in between
+    assert count(before) == 430
+
+    before = condition()  # the note of that write
+    store.settle()
+    append(store, _batch(rng, 430, 400))  # settled, then another bulk write's note
+    assert count(before) == 830
+
+    before = condition()
+    store.settle()  # settled in between: the rollups hold everything
+    assert count(before) == 830
+
+    before = condition()
+    append(store, _batch(rng, 830, 5))  # a small write rolls up in its own transaction
+    assert count(before) == 835
+    store.close()
