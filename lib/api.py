@@ -377,23 +377,7 @@ def create_api(state: ApiState | None = None) -> Starlette:
         with store.cursor() as cur:
             fleet = queries.workers(cur, now, spec.filter_values("hardware"))
             judged = health.worker_health(cur, spec, now)
-        if len(judged):
-            fleet = fleet.merge(
-                judged[
-                    [
-                        "worker_id",
-                        "executed",
-                        "failures",
-                        "failure_rate",
-                        "expected",
-                        "ratio",
-                        "p_adjusted",
-                        "flagged",
-                    ]
-                ],
-                on="worker_id",
-                how="left",
-            )
+        fleet = health.with_health(fleet, judged)
         sortable = ("worker_id", "state", "hardware", "seconds_since_heartbeat", "failure_rate")
         return _paginate(request, fleet, state.settings, sortable, "worker_id")
 

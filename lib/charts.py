@@ -415,24 +415,7 @@ def change_explained(points: pd.DataFrame, record: dict, others: pd.DataFrame) -
             tooltip=["window:N", alt.Tooltip("median:Q", format=",.4g")],
         )
     )
-    rules = (
-        alt.Chart(others)
-        .mark_rule(strokeDash=[5, 3], strokeWidth=1.5)
-        .encode(
-            x="changed_at:T",
-            color=alt.Color(
-                "kind:N",
-                scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values())),
-                legend=alt.Legend(title="change points"),
-            ),
-            tooltip=[
-                alt.Tooltip("changed_at:T", format="%Y-%m-%d %H:%M"),
-                "kind:N",
-                "severity:N",
-                alt.Tooltip("change:Q", format="+.1%"),
-            ],
-        )
-    )
+    rules = change_marks(others)
     return (
         alt.layer(shade, dots, medians, rules)
         .resolve_scale(color="independent")
@@ -476,7 +459,7 @@ def change_marks(changes: pd.DataFrame) -> alt.Chart:
                 "kind:N",
                 "severity:N",
                 alt.Tooltip("change:Q", format="+.1%"),
-                "label:N",
+                *(["label:N"] if "label" in changes else []),
             ],
         )
     )

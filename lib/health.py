@@ -90,6 +90,25 @@ def normalise_message(message: str | None) -> str:
 # ----------------------------------------------------------------------------- workers
 
 
+JUDGED_COLUMNS = (
+    "worker_id",
+    "executed",
+    "failures",
+    "failure_rate",
+    "expected",
+    "ratio",
+    "p_adjusted",
+    "flagged",
+)
+"""What ``worker_health`` says of each worker, as the fleet tables show it."""
+
+
+def with_health(fleet: pd.DataFrame, judged: pd.DataFrame) -> pd.DataFrame:
+    """The fleet (one row per worker) with ``worker_health``'s verdict beside each worker;
+    workers without results in the window keep empty verdict columns."""
+    return fleet.merge(judged[list(JUDGED_COLUMNS)], on="worker_id", how="left")
+
+
 def worker_health(cur: duckdb.DuckDBPyConnection, spec: QuerySpec, now: datetime) -> pd.DataFrame:
     """Per worker: executions, failures, expected failures given the tests it ran, ratio, p-value
     (BH-adjusted) and whether it is flagged."""

@@ -161,26 +161,27 @@ def _performance(cur, spec, now, metric, dimension) -> list[Section]:
             tables=[(f"by_{dimension}", stats)],
         )
     )
+    sections += _median_heatmap(cur, spec, now, metric, dimension, info, "Empty cells: never run.")
+    return sections
+
+
+def _median_heatmap(cur, spec, now, metric, dimension, info, text) -> list[Section]:
+    """The metric's median by ``dimension`` against model (or hardware, when the dimension is
+    model): one section, or none when nothing ran."""
     other = "model" if dimension != "model" else "hardware"
     cells = performance.heatmap_cells(cur, spec, now, metric, other, dimension, "median")
-    if len(cells):
-        grid = analysis.heatmap_grid(cells, False, info["direction"])
-        sections.append(
-            Section(
-                f"Median {metric}: {other} by {dimension}",
-                "Empty cells: never run.",
-                charts=[
-                    (
-                        f"heatmap_{other}_{dimension}",
-                        partial(
-                            charts.heatmap, grid, other, dimension, f"median {metric}", ",.3~s"
-                        ),
-                        grid.drop(columns="relative"),
-                    )
-                ],
-            )
+    if not len(cells):
+        return []
+    grid = analysis.heatmap_grid(cells, False, info["direction"])
+    draw = partial(charts.heatmap, grid, other, dimension, f"median {metric}", ",.3~s")
+    name = f"heatmap_{other}_{dimension}"
+    return [
+        Section(
+            f"Median {metric}: {other} by {dimension}",
+            text,
+            charts=[(name, draw, grid.drop(columns="relative"))],
         )
-    return sections
+    ]
 
 
 def _regression(cur, spec, now, metric, dimension) -> list[Section]:
@@ -257,47 +258,14 @@ def _dimension(cur, spec, now, metric, dimension) -> list[Section]:
             )
         )
     sections = [section]
-    other = "model" if dimension != "model" else "hardware"
-    cells = performance.heatmap_cells(cur, spec, now, metric, other, dimension, "median")
-    if len(cells):
-        grid = analysis.heatmap_grid(cells, False, info["direction"])
-        sections.append(
-            Section(
-                f"Median {metric}: {other} by {dimension}",
-                charts=[
-                    (
-                        f"heatmap_{other}_{dimension}",
-                        partial(
-                            charts.heatmap, grid, other, dimension, f"median {metric}", ",.3~s"
-                        ),
-                        grid.drop(columns="relative"),
-                    )
-                ],
-            )
-        )
+    sections += _median_heatmap(cur, spec, now, metric, dimension, info, "")
     return sections
 
 
 def _worker(cur, spec, now, metric, dimension) -> list[Section]:
     fleet = queries.workers(cur, now, spec.filter_values("hardware"))
     judged = health.worker_health(cur, spec, now)
-    if len(judged):
-        fleet = fleet.merge(
-            judged[
-                [
-                    "worker_id",
-                    "executed",
-                    "failures",
-                    "failure_rate",
-                    "expected",
-                    "ratio",
-                    "p_adjusted",
-                    "flagged",
-                ]
-            ],
-            on="worker_id",
-            how="left",
-        )
+    fleet = health.with_health(fleet, judged)
     states = fleet["state"].value_counts().rename_axis("state").rename("workers").reset_index()
     columns = [
         c

@@ -111,7 +111,7 @@ clause appears twice: pass its parameters twice (``_params``)."""
 
 def _params(select: str, params: list) -> list:
     """The parameters of a select's WHERE clause, once per time the clause appears in it."""
-    return params * (2 if select is _METRIC_SELECT else 1)
+    return params * select.count("{where}")
 
 
 def create(cur: duckdb.DuckDBPyConnection) -> None:
@@ -195,15 +195,13 @@ def unsettled(cur: duckdb.DuckDBPyConnection, table: str) -> tuple[str, list]:
     )
 
 
-def catch_up(cur: duckdb.DuckDBPyConnection, before: tuple[int, int]) -> tuple[int, int]:
-    """Bring the rollups up to date with the rows added since ``before`` (see the module);
-    returns the marks to catch up from next time."""
+def catch_up(cur: duckdb.DuckDBPyConnection, before: tuple[int, int]) -> None:
+    """Bring the rollups up to date with the rows added since ``before`` (see the module)."""
     after = marks(cur)
     if after[0] > before[0]:
         _refresh(cur, "results", "result_hours", _RESULT_SELECT, "r", before[0])
     if after[1] > before[1]:
         _refresh(cur, "measurements", "metric_hours", _METRIC_SELECT, "m", before[1])
-    return after
 
 
 def _refresh(

@@ -90,19 +90,7 @@ panels.table(
 # ------------------------------------------------------------------ one test
 st.divider()
 labels = dict(zip(rows["series_id"], rows["test"] + " · " + rows["configuration"], strict=True))
-wanted = st.query_params.get("test")
-choices = [None, *labels]
-index = next((i for i, sid in enumerate(choices) if sid is not None and str(sid) == wanted), 0)
-picked = st.selectbox(
-    "Details for",
-    choices,
-    index=index,
-    key="test_pick",
-    format_func=lambda sid: "—" if sid is None else labels[sid],
-)
-if picked is not None:
-    st.query_params["test"] = str(picked)
-    wanted = str(picked)
+wanted = panels.url_pick("Details for", labels, "test", "test_pick")
 if not wanted or not wanted.lstrip("-").isdigit():
     st.caption("Pick a test to see its history, durations and failure clusters.")
     st.stop()

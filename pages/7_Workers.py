@@ -25,24 +25,7 @@ if fleet.empty:
     st.stop()
 judged = agg.run(health.worker_health, spec)
 rates = agg.run(health.worker_throughput)
-table = fleet.merge(rates, on="worker_id", how="left").merge(
-    judged[
-        [
-            "worker_id",
-            "executed",
-            "failures",
-            "failure_rate",
-            "expected",
-            "ratio",
-            "p_adjusted",
-            "flagged",
-        ]
-    ]
-    if len(judged)
-    else judged,
-    on="worker_id",
-    how="left",
-)
+table = health.with_health(fleet.merge(rates, on="worker_id", how="left"), judged)
 table["results_per_hour"] = table["results_per_hour"].fillna(0.0)
 table["flagged"] = table["flagged"].fillna(False).astype(bool)
 

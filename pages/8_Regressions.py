@@ -91,19 +91,7 @@ labels = {
     f"{row.model or ''} · {row.changed_at:%Y-%m-%d %H:%M}"
     for row in listed.head(200).itertuples()
 }
-wanted = st.query_params.get("change")
-choices = [None, *labels]
-index = next((i for i, c in enumerate(choices) if c is not None and str(c) == wanted), 0)
-picked = st.selectbox(
-    "Explain",
-    choices,
-    index=index,
-    key="change_pick",
-    format_func=lambda c: "—" if c is None else labels[c],
-)
-if picked is not None:
-    st.query_params["change"] = str(picked)
-    wanted = str(picked)
+wanted = panels.url_pick("Explain", labels, "change", "change_pick")
 if not wanted or not wanted.lstrip("-").isdigit():
     st.caption("Pick a change to see its evidence, its commit range and how far it reached.")
     st.stop()

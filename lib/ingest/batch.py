@@ -24,37 +24,14 @@ from lib.ingest.model import (
     parse_timestamp,
 )
 from lib.ingest.sink import Sink
-from lib.ingest.tabular import infer_metric
+from lib.ingest.tabular import FIELDS, infer_metric
 from lib.schema import KINDS, STATUSES
 
-TEXT_FIELDS = (
-    "name",
-    "suite",
-    "message",
-    "model",
-    "model_family",
-    "modality",
-    "hardware",
-    "device",
-    "precision",
-    "worker",
-    "hostname",
-    "os",
-    "run",
-    "git_commit",
-    "git_branch",
+TEXT_FIELDS = tuple(
+    f for f in FIELDS if f not in ("ts", "status", "result_id", "kind", "duration_s", "batch_size")
 )
-KNOWN = {
-    *TEXT_FIELDS,
-    "result_id",
-    "ts",
-    "kind",
-    "status",
-    "duration_s",
-    "batch_size",
-    "metrics",
-    "extra",
-}
+"""The documented columns (the same as for CSV and JSON Lines) that hold text."""
+KNOWN = {*FIELDS, "metrics", "extra"}
 STATUS_WORDS = {
     "pass": "passed",
     "ok": "passed",

@@ -57,3 +57,23 @@ def table(frame: pd.DataFrame, name: str, column_config: dict | None = None) -> 
         on_click="ignore",
         icon=":material/download:",
     )
+
+
+def url_pick(label: str, labels: dict, param: str, key: str) -> str | None:
+    """A "details for" choice kept in the link's ``param``: the picked id as text (from the
+    box, else from the link), or None. A link to an id not in ``labels`` still comes back, so
+    the page can say it does not exist."""
+    wanted = st.query_params.get(param)
+    choices = [None, *labels]
+    index = next((i for i, c in enumerate(choices) if c is not None and str(c) == wanted), 0)
+    picked = st.selectbox(
+        label,
+        choices,
+        index=index,
+        key=key,
+        format_func=lambda c: "—" if c is None else labels[c],
+    )
+    if picked is not None:
+        st.query_params[param] = str(picked)
+        return str(picked)
+    return wanted
