@@ -276,13 +276,7 @@ def _worker(cur, spec, now, metric, dimension) -> list[Section]:
             "current_task",
             "hardware",
             "device",
-            "executed",
-            "failures",
-            "failure_rate",
-            "expected",
-            "ratio",
-            "p_adjusted",
-            "flagged",
+            *health.JUDGED_COLUMNS[1:],  # the verdict, after worker_id
         )
         if c in fleet.columns
     ]

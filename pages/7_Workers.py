@@ -61,13 +61,7 @@ shown = table[
         "hardware",
         "device",
         "results_per_hour",
-        "executed",
-        "failures",
-        "failure_rate",
-        "expected",
-        "ratio",
-        "p_adjusted",
-        "flagged",
+        *health.JUDGED_COLUMNS[1:],  # the verdict, after worker_id
     ]
 ].sort_values(["flagged", "state", "worker_id"], ascending=[False, True, True])
 panels.table(
