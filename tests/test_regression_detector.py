@@ -183,14 +183,23 @@ def test_recent_step_is_found_before_many_points_arrive():
     assert detect_change_points(values) == [100]
 
 
-def test_small_relative_step_below_the_floor_is_not_reported_on_positive_series():
-    values = noise(12, 200, cv=0.002)  # 3 % step in 0.2 % noise: significant but below 5 %
-    values[100:] *= 1.03
-    assert detect_change_points(values) == []
-    assert detect_change_points(values, min_change=0.0) == [100]
-    # series that are not strictly positive are judged scale-free (no relative floor)
+@pytest.mark.parametrize("seed", range(5))
+def test_a_small_step_that_is_statistically_clear_is_found(seed):
+    # 2 % step in 0.5 % noise: 4 noise sigmas. Detection has no relative floor (the alert
+    # policy decides whether 2 % matters), so it is found, on positive and centred series alike.
+    values = noise(12 + seed, 200, cv=0.005)
+    values[100:] *= 1.02
+    assert len(detect_change_points(values)) == 1
+    assert abs(detect_change_points(values)[0] - 100) <= 2
     centred = values - np.median(values[:100])
-    assert detect_change_points(centred) == [100]
+    assert abs(detect_change_points(centred)[0] - 100) <= 2
+    cp = find_change_points(values)[0]
+    assert cp.relative_change == pytest.approx(0.02, abs=0.004)
+
+
+def test_min_change_is_no_longer_a_detector_parameter():
+    with pytest.raises(TypeError):
+        detect_change_points(noise(1, 50), min_change=0.05)
 
 
 def test_indices_refer_to_the_original_sequence_when_nans_are_present():
