@@ -85,9 +85,7 @@ def main() -> None:
     print(f"{'command':<16}{'median':>9}{'min':>9}{'max':>9}   ({args.runs} runs, warm)")
     for label, command in commands.items():
         times = timed(command, args.runs)
-        print(
-            f"{label:<16}{statistics.median(times):>8.3f}s{min(times):>8.3f}s{max(times):>8.3f}s"
-        )
+        print(f"{label:<16}{statistics.median(times):>8.3f}s{min(times):>8.3f}s{max(times):>8.3f}s")
     for argv in (["--help"], ["status", "--db", str(db)]):
         print(f"\nlargest top-level imports of `dtd {argv[0]}` (cumulative, one run):")
         for seconds, module in import_profile(argv):
