@@ -201,7 +201,9 @@ def test_posted_results_are_idempotent_and_validated(tmp_path) -> None:
     assert unit == [("tokens/s", "higher")] and worker == [("gpu-1",)]
     before = table_counts(store)
     bad = [{"name": "ok"}, {"name": "bad", "metrics": {"latency_p50_ms": "fast"}}]
-    error = _error(client.post("/api/results", json=bad, headers=AUTH), 422, "invalid_results")
+    error = _error(
+        client.post("/api/results?strict=true", json=bad, headers=AUTH), 422, "invalid_results"
+    )
     assert "results[1].metrics.latency_p50_ms" in error["message"]
     _error(
         client.post(
@@ -212,7 +214,19 @@ def test_posted_results_are_idempotent_and_validated(tmp_path) -> None:
         400,
         "bad_request",
     )
-    assert table_counts(store) == before  # nothing of a bad batch is written
+    assert table_counts(store) == before  # nothing of a bad batch is written when strict
+    _error(client.post("/api/results?strict=maybe", json=bad, headers=AUTH), 400, "bad_request")
+    # Without strict, the good result goes in and the bad one is listed: where, what, what to do.
+    partial = client.post("/api/results", json=bad, headers=AUTH)
+    assert partial.status_code == 201, partial.text
+    data = partial.json()["data"]
+    assert (data["results"], data["added"], data["rejected"]) == (1, 1, 1)
+    [problem] = data["files"][0]["problems"]
+    assert problem["where"] == "request results[1].metrics.latency_p50_ms"
+    assert problem["problem"] == "'fast' is not a number" and problem["outcome"] == "rejected"
+    assert "not added twice" in problem["fix"]
+    assert data["files"][0]["status"] == "partial"
+    assert table_counts(store)["results"] == before["results"] + 1
 
 
 def test_report_files_post_as_upload_or_body(tmp_path) -> None:

@@ -32,7 +32,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lib.ids import series_id
-from lib.ingest.model import IngestError, MetricDef, Record, RunInfo, WorkerInfo
+from lib.ingest.model import (
+    MAX_LISTED,
+    IngestError,
+    MetricDef,
+    Problem,
+    Record,
+    RunInfo,
+    WorkerInfo,
+)
 from lib.schema import DIRECTIONS, KINDS, STATUSES
 from lib.writer import Batch, append_in
 
@@ -185,9 +193,16 @@ class Sink:
         source_name: str,
         chunk_size: int = 20_000,
         defaults: dict[str, str] | None = None,
+        strict: bool = False,
     ) -> None:
         self.cur, self.fmt, self.source_name, self.chunk_size = cur, fmt, source_name, chunk_size
         self.defaults = dict(defaults or {})
+        self.strict = strict
+        self.problems: list[Problem] = []
+        """The first ``MAX_LISTED`` problems; ``rejected`` and ``warnings`` count them all."""
+        self.rejected = 0
+        self.warnings = 0
+        self.reject_fix = REJECTED_FIX
         self.parsed: Counter[str] = Counter()
         self.added: Counter[str] = Counter()
         self._columns: dict[str, list] = {name: [] for name in CANONICAL}
@@ -218,11 +233,39 @@ class Sink:
     def knows(self, metric: str) -> bool:
         return metric in self._metrics
 
+    # ------------------------------------------------------------------ problems
+
+    def where(self, place: str) -> str:
+        """A place in this source, for messages ("junit.xml test case 12")."""
+        return f"{self.source_name} {place}".strip()
+
+    def reject(self, where: str, problem: str, fix: str = "") -> None:
+        """Leave one record out and say why; with ``strict``, fail the whole file instead."""
+        if self.strict:
+            raise IngestError(where, problem, fix)
+        self.rejected += 1
+        self._list(Problem(where, problem, fix or self.reject_fix, "rejected"))
+
+    def count_rejected(self, count: int) -> None:
+        """Records left out beyond the listed ones (table formats list the first few)."""
+        self.rejected += count
+
+    def warn(self, where: str, problem: str, fix: str) -> None:
+        """A record (or a part several share) stored with a stand-in for what it lacks; with
+        ``strict``, a problem that fails the file, as before per-record tolerance."""
+        if self.strict:
+            raise IngestError(where, problem, "(--strict: the file was not ingested.)")
+        self.warnings += 1
+        self._list(Problem(where, problem, fix, "kept"))
+
+    def _list(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_LISTED:
+            self.problems.append(problem)
+
     # ------------------------------------------------------------------ records
 
     def _fail(self, record: Record, field: str, problem: str) -> None:
-        where = f"{self.source_name} {record.where}".strip()
-        raise IngestError(where, f"{field}: {problem}")
+        raise IngestError(self.where(record.where), f"{field}: {problem}")
 
     def _apply_defaults(self, record: Record) -> None:
         d = self.defaults
@@ -245,7 +288,16 @@ class Sink:
             )
 
     def add(self, record: Record) -> None:
-        """Validate one record and buffer it; flushes a chunk when the buffer is full."""
+        """Validate one record and buffer it (a bad one is rejected: left out and listed, or
+        with ``strict`` the file's error); flushes a chunk when the buffer is full."""
+        try:
+            self._validate(record)
+        except IngestError as exc:
+            self.reject(exc.where, exc.problem, exc.fix)
+            return
+        self._buffer(record)
+
+    def _validate(self, record: Record) -> None:
         self._apply_defaults(record)
         if not record.name or not str(record.name).strip():
             self._fail(record, "name", "is missing (every result needs a test or benchmark name)")
@@ -275,6 +327,8 @@ class Sink:
                 )
             if not isinstance(value, int | float) or not math.isfinite(value):
                 self._fail(record, f"metric {metric}", f"{value!r} is not a finite number")
+
+    def _buffer(self, record: Record) -> None:
         key = (
             self.fmt
             + "\x1f"
@@ -629,10 +683,27 @@ class Sink:
                 self.source_name,
             )
 
-    def finish(self) -> dict[str, int]:
-        """Write what is buffered; return counts of what the source held and what was new."""
+    def finish(self) -> dict[str, Any]:
+        """Write what is buffered; return counts of what the source held and what was new,
+        with the records left out and the problems listed.
+
+        A source whose every record was rejected is the file's error: nothing of it is kept
+        (the caller's transaction rolls back), and the message is the first problem's.
+        """
         self.flush()
+        if self.rejected and not self.parsed["results"]:
+            first = self.problems[0]
+            more = (
+                f" None of its {self.rejected:,} records could be stored; "
+                "the others are listed in the report."
+                if self.rejected > 1
+                else ""
+            )
+            raise IngestError(first.where, first.problem, (first.fix + more).strip())
         return {
+            "rejected": self.rejected,
+            "warnings": self.warnings,
+            "problems": [p.as_dict() for p in self.problems],
             "results": self.parsed["results"],
             "passed": self.parsed["passed"],
             "failed": self.parsed["failed"],
@@ -642,6 +713,13 @@ class Sink:
             "added": self.added["results"],
         }
 
+
+REJECTED_FIX = (
+    "The file's other records went in. Correct this one and ingest the file again: records "
+    "already stored are not added twice."
+)
+"""What to do about a rejected record when the check says nothing more precise (formats whose
+identity is the file's content as a whole, such as JUnit, set ``Sink.reject_fix``)."""
 
 _DEFAULT_TARGETS = {
     "hardware": "hardware",
