@@ -230,6 +230,9 @@ class Plan:
     ts_unit: str | None = None
     checks: list[Check] = field(default_factory=list)
     """Checks beyond those every field gets (foreign layouts add their own)."""
+    early_checks: list[Check] = field(default_factory=list)
+    """Checks that come before every field's own, because their failure explains the others
+    (MLPerf: an unknown round is why a record has no time)."""
     kind_default: str | None = None
 
 
@@ -310,6 +313,9 @@ def _compile(
     f = plan.fields
     inner: dict[str, str] = {}
     checks: list[Check] = []
+    for index, early in enumerate(plan.early_checks):
+        inner[f"__e{index}"] = early.condition
+        checks.append(Check(f"__e{index}", early.label, early.problem, early.value_sql))
 
     def check(condition: str, column: Column, problem: str, with_value: bool = True) -> None:
         checks.append(Check(condition, column.label, problem, column.sql if with_value else None))
