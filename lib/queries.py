@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from lib import rollups
-from lib.dimensions import BUILTIN, Dimensions, column_sql
+from lib.dimensions import BUILTIN, Dimensions, column_sql, series_label
 from lib.fleet import STATES, age_sql, state_sql
 from lib.spec import QuerySpec
 
@@ -364,7 +364,7 @@ def latest_failures(
         params = [*params, since]
     return cur.execute(
         f"""SELECT r.ts AS time, r.status,
-                   coalesce(s.suite || '::', '') || s.name AS test,
+                   {series_label()} AS test,
                    concat_ws(' · ', s.model, s.hardware, s.device, 'bs' || s.batch_size,
                              s."precision") AS configuration,
                    r.worker_id AS worker, left(runs.git_commit, 12) AS "commit", r.message
@@ -438,7 +438,7 @@ def summary(cur: duckdb.DuckDBPyConnection, now: datetime) -> dict:
     executed = by_status["passed"] + by_status["failed"] + by_status["error"]
     series, benchmark_series, test_cases = cur.execute(
         """SELECT count(*), count(*) FILTER (kind = 'benchmark'),
-                  count(DISTINCT (suite, name)) FILTER (kind <> 'benchmark') FROM series"""
+                  count(DISTINCT (file, suite, name)) FILTER (kind <> 'benchmark') FROM series"""
     ).fetchall()[0]
     first, last = data_span(cur)
     return {

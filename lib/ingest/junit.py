@@ -20,12 +20,16 @@ unreadable ``timestamp`` the nearest readable time (its suite's, else the file's
 warning. A file that is not well-formed XML, or not JUnit, fails as a whole.
 
 Identity: a result's key is the file's content hash and the test case's position in the file,
-so the same report ingested twice (or from a copy) adds nothing.
+so the same report ingested twice (or from a copy) adds nothing. A test's identity (its series)
+is its suite (``classname``, else the testsuite's name) and name, plus the file or testsuite the
+report puts it in (``_file``), so same-named tests in two files (jest, go-junit-report) are two
+tests.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from xml.etree.ElementTree import Element, ParseError
 
@@ -215,6 +219,29 @@ def parse(source: Source, sink: Sink, options: IngestOptions) -> None:
         raise IngestError(source.name, "holds no XML elements")
 
 
+_RUN_STAMP = re.compile(r"-\d{14}$")
+"""unittest-xml-reporting appends the run's time (``-20210307103656``) to every testsuite name."""
+
+
+def _file(element: Element, suite: _Suite | None, test_suite: str | None) -> str | None:
+    """The file or testsuite a test case is in, as part of its identity.
+
+    The innermost named testsuite (a jest test file, a Go package, a PHPUnit class; without
+    unittest-xml-reporting's run-time suffix), else the test case's or testsuite's ``file``
+    attribute (with backslashes as slashes). File attributes come second because pytest's point to
+    where a test function is defined, which can be an installed package's path. None when it
+    says no more than the suite already does (Surefire, gotestsum, ScalaTest), so those tests
+    keep the identity they always had.
+    """
+    text = _RUN_STAMP.sub("", suite.name.strip()) if suite and suite.name else ""
+    if not text:
+        path = element.get("file") or (suite.file if suite else None) or ""
+        text = path.strip().replace("\\", "/")
+    if not text or text == test_suite:
+        return None
+    return text
+
+
 def _place(index: int, element: Element, suite: _Suite | None) -> str:
     """Where a test case is, for people: its position, names and testsuite."""
     names = f"{element.get('classname') or ''}::{element.get('name') or ''}"
@@ -299,10 +326,12 @@ def _record(
         if properties.get(theirs)
     }
     hostname = (suite.hostname if suite else None) or element.get("hostname")
+    test_suite = element.get("classname") or (suite.name if suite else None)
     return Record(
         key=(digest, index),
         name=name,
-        suite=element.get("classname") or (suite.name if suite else None),
+        suite=test_suite,
+        file=_file(element, suite, test_suite),
         ts=ts,
         status=status,
         duration_s=duration,

@@ -110,6 +110,8 @@ class Record:
     batch_size: int | None = None
     precision: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    file: str | None = None
+    """The file or testsuite the report puts the test in (part of its identity), if any."""
     run: RunInfo | None = None
     worker: WorkerInfo | None = None
     where: str = ""

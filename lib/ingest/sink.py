@@ -63,6 +63,7 @@ CANONICAL: dict[str, pa.DataType] = {
     "batch_size": pa.int32(),
     "precision": pa.string(),
     "extra_key": pa.string(),
+    "file": pa.string(),
     "worker_id": pa.string(),
     "hostname": pa.string(),
     "worker_hardware": pa.string(),
@@ -90,6 +91,7 @@ IDENTITY = (
     "batch_size",
     "precision",
     "extra_key",
+    "file",
 )
 EXTRA_SEPARATOR = "\x1f"
 MAX_NAME = 4096
@@ -127,6 +129,7 @@ RELATION_COLUMNS: dict[str, str] = {
     "batch_size": "INTEGER",
     "precision": "VARCHAR",
     "extra_key": "VARCHAR",
+    "file": "VARCHAR",
     "worker_id": "VARCHAR",
     "hostname": "VARCHAR",
     "worker_hardware": "VARCHAR",
@@ -352,6 +355,7 @@ class Sink:
             "batch_size": record.batch_size,
             "precision": record.precision,
             "extra_key": extra_key(record.extra),
+            "file": record.file,
             "worker_id": worker and worker.worker_id,
             "hostname": worker and worker.hostname,
             "worker_hardware": worker and worker.hardware,
@@ -443,7 +447,7 @@ class Sink:
         self.parsed["results"] += table.num_rows
         self.parsed["measurements"] += metrics.num_rows
 
-        series_table = self._series_table()
+        series_table = continue_legacy(cur, self._series_table())
         cur.register("_series", series_table)
         runs = cur.sql(
             f"""SELECT run_key, {_id_sql("run_key")} AS run_id, any_value(run_name) AS name,
@@ -468,6 +472,12 @@ class Sink:
                 WHERE NOT EXISTS (SELECT 1 FROM results AS e WHERE e.result_id = k.result_id)""",  # noqa: S608
             [self.fmt],
         )
+        # Series only for results that are new (the same report again adds no series either).
+        used = pa.array(
+            [r[0] for r in cur.execute("SELECT DISTINCT series_id FROM _new").fetchall()],
+            pa.int64(),
+        )
+        series_table = series_table.filter(pc.is_in(series_table["series_id"], value_set=used))
         self._count(
             append_in(
                 cur,
@@ -743,7 +753,7 @@ def _series_from(identities: list[tuple]) -> pa.Table:
     for row in identities:
         for name, value in zip(columns, row, strict=True):
             columns[name].append(value)
-        kind, suite, name, model, hardware, device, batch, precision, extra = row[:9]
+        kind, suite, name, model, hardware, device, batch, precision, extra, file = row[:10]
         ids.append(
             series_id(
                 kind,
@@ -755,6 +765,7 @@ def _series_from(identities: list[tuple]) -> pa.Table:
                 batch,
                 precision,
                 dict(_extra_from_key(extra)),
+                file,
             )
         )
     return pa.table(
@@ -766,6 +777,74 @@ def _series_from(identities: list[tuple]) -> pa.Table:
             },
         }
     )
+
+
+LEGACY_TABLE = "legacy_series"
+"""Series stored before test identity included the file (``lib.schema``), whose history a file
+may continue: the first file that reports the same test takes the series' id."""
+
+
+def continue_legacy(cur: duckdb.DuckDBPyConnection, series_table: pa.Table) -> pa.Table:
+    """Give a test that now has a file the id of its series from before files were part of the
+    identity, when that series was unique (``LEGACY_TABLE``): the first file to report the test
+    takes it over (its ``file`` is set; the listing is removed), and keeps it from then on.
+
+    Two files of one chunk that both want the same series show that its history mixed them:
+    neither takes it, and it is no longer offered. Series without a file are untouched (their
+    ids never changed).
+    """
+    files = series_table["file"].to_pylist()
+    if not any(files):
+        return series_table
+    columns = {name: series_table[name].to_pylist() for name in IDENTITY}
+    wanted: dict[int, set[str]] = {}
+    legacy_ids: list[int | None] = []
+    for row, file in enumerate(files):
+        if file is None:
+            legacy_ids.append(None)
+            continue
+        kind, suite, name, model, hardware, device, batch, precision, extra = (
+            columns[c][row] for c in IDENTITY[:-1]
+        )
+        old = series_id(
+            kind,
+            suite,
+            name,
+            model,
+            hardware,
+            device,
+            batch,
+            precision,
+            dict(_extra_from_key(extra)),
+        )
+        legacy_ids.append(old)
+        wanted.setdefault(old, set()).add(file)
+    cur.register("_dtd_legacy", pa.table({"old": pa.array(list(wanted), pa.int64())}))
+    try:
+        found = cur.execute(
+            f"""SELECT w.old, s.file, l.series_id IS NOT NULL
+                FROM _dtd_legacy AS w JOIN series AS s ON s.series_id = w.old
+                LEFT JOIN {LEGACY_TABLE} AS l ON l.series_id = w.old"""  # noqa: S608
+        ).fetchall()
+    finally:
+        cur.unregister("_dtd_legacy")
+    if not found:
+        return series_table
+    owner: dict[int, str] = {}
+    for old, file, offered in found:
+        if file is not None:
+            owner[old] = file  # taken over before, by this file or another
+        elif offered:
+            claimants = wanted[old]
+            if len(claimants) == 1:
+                owner[old] = next(iter(claimants))
+                cur.execute("UPDATE series SET file = ? WHERE series_id = ?", [owner[old], old])
+            cur.execute(f"DELETE FROM {LEGACY_TABLE} WHERE series_id = ?", [old])  # noqa: S608
+    ids = series_table["series_id"].to_pylist()
+    for row, (old, file) in enumerate(zip(legacy_ids, files, strict=True)):
+        if old is not None and owner.get(old) == file:
+            ids[row] = old
+    return series_table.set_column(0, "series_id", pa.array(ids, pa.int64()))
 
 
 def _series_batch(series_table: pa.Table) -> pa.Table:
