@@ -363,3 +363,24 @@ def test_eight_writers_and_readers_lose_and_duplicate_nothing(tmp_path) -> None:
         ).fetchall()[0]
         values = cur.execute("SELECT count(*) FROM measurements").fetchall()[0][0]
     assert total == distinct == 8 * 5 * 40 and values == total
+
+
+def test_a_report_with_a_bad_record_goes_in_and_the_answer_lists_it(tmp_path) -> None:
+    """Issue 17 on the API: the good records of a posted report go in; the answer says which
+    record was left out and why; strict=true refuses the file whole."""
+    from tests.test_ingest_surfaces import ODD
+
+    client = _client(tmp_path / "w.duckdb")
+    strict = client.post(
+        "/api/results?strict=true", files={"file": ("odd.xml", ODD, "text/xml")}, headers=AUTH
+    )
+    error = _error(strict, 422, "invalid_results")
+    assert "time='-3' is negative" in error["message"]
+    answer = client.post("/api/results", files={"file": ("odd.xml", ODD, "text/xml")}, headers=AUTH)
+    assert answer.status_code == 201, answer.text
+    data = answer.json()["data"]
+    assert (data["results"], data["added"], data["rejected"], data["warnings"]) == (4, 4, 1, 1)
+    [file] = data["files"]
+    assert file["status"] == "partial"
+    assert [p["outcome"] for p in file["problems"]] == ["rejected", "kept"]
+    assert file["problems"][0]["where"].startswith("odd.xml test case 2 (cart::removes)")

@@ -152,6 +152,8 @@ XXE = b"""<?xml version="1.0"?>
 <testsuite name="x"><testcase name="&secret;"/></testsuite>"""
 
 MALFORMED = {
+    # Files that are not JUnit (or not XML) at all, and files whose every test case is bad
+    # (then nothing of them goes in either, and the first problem is the file's error).
     "truncated.xml": (GOOD[: len(GOOD) // 2], "line"),
     "bomb.xml": (BOMB, "declares XML entities"),
     "xxe.xml": (XXE, "declares XML entities"),
