@@ -181,17 +181,18 @@ def identity_by_file(con: duckdb.DuckDBPyConnection) -> None:
     before: their ids are kept, since a series without a file keeps the id formula it had).
     Stored JUnit tests did not record their file, so one stored series may hold the history of
     several same-named tests. Those that were unique (never two results in one report) are
-    listed in ``legacy_series``: the first file to report the same test again continues that
-    series (``lib.ingest.sink.continue_legacy``), so history goes on; the others keep their
-    history as it is, and new results go to one series per file.
+    listed in ``legacy_series`` (``file`` NULL: not taken yet): the first file to report the
+    same test again continues that series (``lib.ingest.sink.continue_legacy`` records the file
+    there and on the series), so history goes on; the others keep their history as it is, and
+    new results go to one series per file.
 
     Self-contained (no other migration's names), so it can be renumbered.
     """
     con.execute("ALTER TABLE series ADD COLUMN file VARCHAR")
-    con.execute("CREATE TABLE legacy_series (series_id BIGINT PRIMARY KEY)")
+    con.execute("CREATE TABLE legacy_series (series_id BIGINT PRIMARY KEY, file VARCHAR)")
     con.execute(
         """INSERT INTO legacy_series
-           SELECT r.series_id FROM results AS r JOIN runs USING (run_id)
+           SELECT r.series_id, NULL FROM results AS r JOIN runs USING (run_id)
            WHERE runs.source = 'junit'
            GROUP BY r.series_id HAVING count(*) = count(DISTINCT r.run_id)"""
     )

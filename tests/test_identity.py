@@ -183,7 +183,12 @@ def test_the_migration_keeps_ids_and_continues_unique_histories(tmp_path: Path) 
         assert store.meta()["schema_version"] == str(schema.SCHEMA_VERSION)
         with store.cursor() as cur:
             kept = dict(cur.execute("SELECT name, series_id FROM series").fetchall())
-            offered = {r[0] for r in cur.execute("SELECT series_id FROM legacy_series").fetchall()}
+            offered = {
+                r[0]
+                for r in cur.execute(
+                    "SELECT series_id FROM legacy_series WHERE file IS NULL"
+                ).fetchall()
+            }
             files = {r[0] for r in cur.execute("SELECT file FROM series").fetchall()}
         assert kept == ids  # no id changed
         assert offered == {ids["runs"], ids["prints help"]}  # the unique ones
@@ -205,7 +210,7 @@ def test_the_migration_keeps_ids_and_continues_unique_histories(tmp_path: Path) 
                 """SELECT s.name, s.file, r.series_id, count(*) FROM results r
                    JOIN series s USING (series_id) GROUP BY ALL"""
             ).fetchall()
-            offered = {r[0] for r in cur.execute("SELECT series_id FROM legacy_series").fetchall()}
+            listed = dict(cur.execute("SELECT series_id, file FROM legacy_series").fetchall())
         by_key = {(name, file): (sid, n) for name, file, sid, n in rows}
         # The unique test continues its series: same id, now with its file, 2 + 1 results.
         assert by_key[("runs", FILES[0])] == (ids["runs"], 3)
@@ -216,7 +221,8 @@ def test_the_migration_keeps_ids_and_continues_unique_histories(tmp_path: Path) 
         # Two files want "prints help": neither takes its history, which stays as it was.
         assert by_key[("prints help", None)] == (ids["prints help"], 2)
         assert by_key[("prints help", FILES[0])][1] == by_key[("prints help", FILES[1])][1] == 1
-        assert offered == set()
+        # "runs" is taken by its file; "prints help" is no longer offered.
+        assert listed == {ids["runs"]: FILES[0]}
 
         # Later reports of the same file keep landing in the continued series.
         later = jest_report([FILES[0]], own=0, stamp="2026-11-02T10:00:00")

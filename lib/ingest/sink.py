@@ -787,16 +787,18 @@ may continue: the first file that reports the same test takes the series' id."""
 def continue_legacy(cur: duckdb.DuckDBPyConnection, series_table: pa.Table) -> pa.Table:
     """Give a test that now has a file the id of its series from before files were part of the
     identity, when that series was unique (``LEGACY_TABLE``): the first file to report the test
-    takes it over (its ``file`` is set; the listing is removed), and keeps it from then on.
+    takes it over (recorded there and in ``series.file``), and keeps it from then on.
 
     Two files of one chunk that both want the same series show that its history mixed them:
     neither takes it, and it is no longer offered. Series without a file are untouched (their
-    ids never changed).
+    ids never changed). A store with nothing listed (every store made since) skips all this.
     """
     files = series_table["file"].to_pylist()
     if not any(files):
         return series_table
-    columns = {name: series_table[name].to_pylist() for name in IDENTITY}
+    if not cur.execute(f"SELECT count(*) FROM {LEGACY_TABLE}").fetchall()[0][0]:  # noqa: S608
+        return series_table
+    columns = {name: series_table[name].to_pylist() for name in IDENTITY[:-1]}
     wanted: dict[int, set[str]] = {}
     legacy_ids: list[int | None] = []
     for row, file in enumerate(files):
@@ -822,24 +824,24 @@ def continue_legacy(cur: duckdb.DuckDBPyConnection, series_table: pa.Table) -> p
     cur.register("_dtd_legacy", pa.table({"old": pa.array(list(wanted), pa.int64())}))
     try:
         found = cur.execute(
-            f"""SELECT w.old, s.file, l.series_id IS NOT NULL
-                FROM _dtd_legacy AS w JOIN series AS s ON s.series_id = w.old
-                LEFT JOIN {LEGACY_TABLE} AS l ON l.series_id = w.old"""  # noqa: S608
+            f"""SELECT l.series_id, l.file FROM {LEGACY_TABLE} AS l
+                WHERE l.series_id IN (SELECT old FROM _dtd_legacy)"""  # noqa: S608
         ).fetchall()
     finally:
         cur.unregister("_dtd_legacy")
-    if not found:
-        return series_table
     owner: dict[int, str] = {}
-    for old, file, offered in found:
+    for old, file in found:
         if file is not None:
             owner[old] = file  # taken over before, by this file or another
-        elif offered:
-            claimants = wanted[old]
-            if len(claimants) == 1:
-                owner[old] = next(iter(claimants))
-                cur.execute("UPDATE series SET file = ? WHERE series_id = ?", [owner[old], old])
+        elif len(wanted[old]) == 1:
+            owner[old] = next(iter(wanted[old]))
+            taken = f"UPDATE {LEGACY_TABLE} SET file = ? WHERE series_id = ?"  # noqa: S608
+            cur.execute(taken, [owner[old], old])
+            cur.execute("UPDATE series SET file = ? WHERE series_id = ?", [owner[old], old])
+        else:
             cur.execute(f"DELETE FROM {LEGACY_TABLE} WHERE series_id = ?", [old])  # noqa: S608
+    if not owner:
+        return series_table
     ids = series_table["series_id"].to_pylist()
     for row, (old, file) in enumerate(zip(legacy_ids, files, strict=True)):
         if old is not None and owner.get(old) == file:
