@@ -38,6 +38,7 @@ from lib.config import Settings, load_settings, read_secrets_files
 from lib.ingest import IngestOptions, ingest_bytes
 from lib.ingest import batch as json_batch
 from lib.ingest.driver import FileReport
+from lib.ingest.driver import fill as fill_report
 from lib.ingest.sink import Sink
 from lib.spec import QuerySpec, SpecError
 from lib.store import Store, StoreError, open_store
@@ -472,6 +473,7 @@ def create_api(state: ApiState | None = None) -> Starlette:
             )
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         store = state.store()
+        options = IngestOptions(max_bytes=limit, strict=_flag(request, "strict"))
         if kind == "multipart/form-data":
             form = await request.form(max_part_size=limit)
             uploads = [v for v in form.values() if hasattr(v, "read")]
@@ -482,11 +484,7 @@ def create_api(state: ApiState | None = None) -> Starlette:
                 data = await upload.read()
                 reports.append(
                     await asyncio.to_thread(
-                        ingest_bytes,
-                        store,
-                        upload.filename or "upload",
-                        data,
-                        IngestOptions(max_bytes=limit),
+                        ingest_bytes, store, upload.filename or "upload", data, options
                     )
                 )
             return _ingested(reports)
@@ -498,31 +496,30 @@ def create_api(state: ApiState | None = None) -> Starlette:
                 payload = json.loads(body or b"null")
             except ValueError as exc:
                 raise ApiError(400, f"The body is not valid JSON ({exc}).") from None
-            report = await asyncio.to_thread(_ingest_json, store, payload)
+            report = await asyncio.to_thread(_ingest_json, store, payload, options.strict)
             return _ingested([report])
         name = request.query_params.get("filename") or f"upload.{kind.split('/')[-1]}"
-        report = await asyncio.to_thread(
-            ingest_bytes, store, name, body, IngestOptions(max_bytes=limit)
-        )
+        report = await asyncio.to_thread(ingest_bytes, store, name, body, options)
         return _ingested([report])
 
-    def _ingest_json(store: Store, payload: Any) -> FileReport:
+    def _ingest_json(store: Store, payload: Any, strict: bool) -> FileReport:
         report = FileReport("api", "json-batch")
         started = time.perf_counter()
         try:
             with store.transaction() as cur:
-                sink = Sink(cur, "api", "request")
+                sink = Sink(cur, "api", "request", strict=strict)
                 json_batch.ingest(sink, payload, "request", _now())
                 counts = sink.finish()
-            for key, value in counts.items():
-                setattr(report, key, value)
+            fill_report(report, counts)
         except Exception as exc:  # noqa: BLE001 - every problem becomes the report's error
             report.status, report.error = "error", str(exc)
         report.seconds = time.perf_counter() - started
         return report
 
     def _ingested(reports: list[FileReport]) -> Response:
-        bad = [r for r in reports if r.status != "ok"]
+        """422 when a file went in not at all; otherwise what went in, and what was left out
+        (``rejected``) or stored with a stand-in (``warnings``), each listed per file."""
+        bad = [r for r in reports if r.status == "error"]
         if bad:
             raise ApiError(
                 422,
@@ -531,7 +528,17 @@ def create_api(state: ApiState | None = None) -> Starlette:
             )
         totals = {
             k: sum(getattr(r, k) for r in reports)
-            for k in ("results", "passed", "failed", "errors", "skipped", "measurements", "added")
+            for k in (
+                "results",
+                "passed",
+                "failed",
+                "errors",
+                "skipped",
+                "measurements",
+                "added",
+                "rejected",
+                "warnings",
+            )
         }
         events.hub.publish("results", {**totals, "files": [r.format for r in reports]})
         return JSONResponse(
@@ -814,7 +821,13 @@ OPENAPI = {
         "/api/results": {
             "post": {
                 "summary": "Add results: a JSON batch, or a report file (multipart 'file', or the "
-                "raw body with its content type); needs Authorization: Bearer <token>",
+                "raw body with its content type); needs Authorization: Bearer <token>. Bad "
+                "records are left out and listed (rejected, problems) while the others go in; "
+                "strict=true makes each file all or nothing",
+                "parameters": [
+                    _parameter("strict", "true: a bad record fails its whole file"),
+                    _parameter("filename", "name of a raw-body upload, for messages"),
+                ],
                 "requestBody": {
                     "content": {
                         "application/json": {"schema": {"type": "object"}},
@@ -824,12 +837,15 @@ OPENAPI = {
                     }
                 },
                 "responses": {
-                    "201": {"description": "ingested, some new"},
+                    "201": {"description": "ingested, some new (see rejected and warnings)"},
                     "200": {"description": "ingested, nothing new (idempotent)"},
                     "401": {"description": "no token"},
                     "403": {"description": "bad token"},
                     "413": {"description": "too large"},
-                    "422": {"description": "invalid results, nothing written"},
+                    "422": {
+                        "description": "a file not in its format, every record bad, or a bad "
+                        "record with strict=true: nothing of that file written"
+                    },
                 },
             }
         },

@@ -32,6 +32,12 @@ REFRESH_CHOICES: dict[str, int] = {
 """Grafana's refresh intervals; never faster than 5 s."""
 
 REPORT_TYPES = ("performance", "regression", "dimension", "worker", "test")
+"""The seed's report types (``lib.reports`` builds them; named here so the CLI need not import it)."""
+
+DEMO_RESULTS = 200_000
+DEMO_DAYS = 30
+DEMO_SEED = 42
+"""``dtd demo``'s defaults (``lib.demo`` uses them; named here for the same reason)."""
 
 
 OVERRIDES: dict[str, Any] = {}

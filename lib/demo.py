@@ -21,12 +21,13 @@ import numpy as np
 import pyarrow as pa
 
 from lib import store as store_mod
+from lib.config import DEMO_DAYS, DEMO_RESULTS, DEMO_SEED
 from lib.ids import mix_ids, series_id
 from lib.writer import Batch, append_in
 
-DEFAULT_RESULTS = 200_000
-DEFAULT_DAYS = 30
-DEFAULT_SEED = 42
+DEFAULT_RESULTS = DEMO_RESULTS
+DEFAULT_DAYS = DEMO_DAYS
+DEFAULT_SEED = DEMO_SEED
 
 RUN_EVERY = timedelta(minutes=60)
 """CI cadence: one run an hour; every fourth run re-runs the previous commit."""

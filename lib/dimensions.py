@@ -31,6 +31,13 @@ EXTRA_PREFIX = "extra."
 _EXTRA_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}")
 
 
+def series_label(alias: str = "s") -> str:
+    """SQL: how a test is named for people, ``file › suite::name`` (the file or testsuite only
+    where the report gave one), so same-named tests of two files read apart everywhere."""
+    a = f"{alias}." if alias else ""
+    return f"coalesce({a}file || ' › ', '') || coalesce({a}suite || '::', '') || {a}name"
+
+
 class UnknownDimension(ValueError):
     pass
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sp
 
+from lib.dimensions import series_label
 from lib.queries import results_source, time_clause, where_clause
 from lib.spec import QuerySpec
 from lib.stats import benjamini_hochberg
@@ -199,7 +200,7 @@ def test_health(
                     HAVING sum(p.passed) > 0 AND sum(p.failed + p.error) > 0
                 ) GROUP BY ALL
             )
-            SELECT p.series_id, coalesce(s.suite || '::', '') || s.name AS test, s.kind,
+            SELECT p.series_id, {series_label()} AS test, s.kind,
                    concat_ws(' · ', s.hardware, s.device, s.model, s."precision") AS configuration,
                    sum(p.passed + p.failed + p.error + p.skipped)::BIGINT AS runs,
                    sum(p.passed)::BIGINT AS passed,
@@ -444,9 +445,9 @@ def test_runs(
 
 def test_identity(cur: duckdb.DuckDBPyConnection, series_id: int) -> dict | None:
     rows = cur.execute(
-        """SELECT coalesce(suite || '::', '') || name AS test, kind,
+        f"""SELECT {series_label("")} AS test, kind,
                   concat_ws(' · ', hardware, device, model, "precision") AS configuration
-           FROM series WHERE series_id = ?""",
+           FROM series WHERE series_id = ?""",  # noqa: S608
         [int(series_id)],
     ).fetchall()
     return dict(zip(("test", "kind", "configuration"), rows[0], strict=True)) if rows else None
@@ -535,7 +536,7 @@ def worker_failures(
 ) -> pd.DataFrame:
     where, params = where_clause(spec, now, alias="r")
     return cur.execute(
-        f"""SELECT r.ts AS time, r.status, coalesce(s.suite || '::', '') || s.name AS test,
+        f"""SELECT r.ts AS time, r.status, {series_label()} AS test,
                    r.message
             FROM results AS r JOIN series AS s USING (series_id)
             {where} AND r.worker_id = ? AND r.status IN ('failed', 'error')

@@ -40,7 +40,13 @@ def series_id(
     batch_size: int | None,
     precision: str | None,
     extra: dict[str, str] | None = None,
+    file: str | None = None,
 ) -> int:
-    """The identity of a test or benchmark configuration over time (Conbench's "fingerprint")."""
+    """The identity of a test or benchmark configuration over time (Conbench's "fingerprint").
+
+    ``file`` is the file or testsuite a report puts a test in (tests of the same name in two
+    files are two tests). Without one the id is what it was before files were part of the
+    identity, so every series stored then keeps its id."""
     extra_text = ",".join(f"{k}={v}" for k, v in sorted((extra or {}).items()))
-    return stable_id(kind, suite, name, model, hardware, device, batch_size, precision, extra_text)
+    parts = (kind, suite, name, model, hardware, device, batch_size, precision, extra_text)
+    return stable_id(*parts) if file is None else stable_id(*parts, file)

@@ -8,14 +8,17 @@ Python receives at most a few thousand rows. Values are always bound as paramete
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from lib import rollups
-from lib.dimensions import BUILTIN, Dimensions, column_sql
-from lib.fleet import STATES, classify_workers
+from lib.dimensions import BUILTIN, Dimensions, column_sql, series_label
+from lib.fleet import STATES, age_sql, state_sql
 from lib.spec import QuerySpec
+
+if TYPE_CHECKING:  # frames come from DuckDB's .df(); pandas itself is not needed here
+    import pandas as pd
 
 BUCKET_LADDER_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 PREVIOUS_COVERAGE_SLACK = 0.05
@@ -361,7 +364,7 @@ def latest_failures(
         params = [*params, since]
     return cur.execute(
         f"""SELECT r.ts AS time, r.status,
-                   coalesce(s.suite || '::', '') || s.name AS test,
+                   {series_label()} AS test,
                    concat_ws(' · ', s.model, s.hardware, s.device, 'bs' || s.batch_size,
                              s."precision") AS configuration,
                    r.worker_id AS worker, left(runs.git_commit, 12) AS "commit", r.message
@@ -374,23 +377,48 @@ def latest_failures(
     ).df()
 
 
+_LAST_HEARTBEATS = """WITH last AS (
+        SELECT worker_id, max(ts) AS last_heartbeat,
+               arg_max_null(current_task, ts) AS current_task
+        FROM heartbeats GROUP BY ALL
+    )"""
+
+
 def workers(
     cur: duckdb.DuckDBPyConnection, now: datetime, hardware: tuple[str, ...] = ()
 ) -> pd.DataFrame:
-    """Every worker with its last heartbeat and its state as of ``now``."""
+    """Every worker with its last heartbeat, the seconds since, and its state as of ``now``."""
     clause = f"WHERE w.hardware IN ({', '.join('?' * len(hardware))})" if hardware else ""
-    frame = cur.execute(
-        f"""WITH last AS (
-                SELECT worker_id, max(ts) AS last_heartbeat, arg_max_null(current_task, ts) AS current_task
-                FROM heartbeats GROUP BY ALL
-            )
-            SELECT w.worker_id, w.hostname, w.hardware, w.device, w.heartbeat_interval_s,
-                   w.registered_at, last.last_heartbeat, last.current_task
-            FROM workers AS w LEFT JOIN last USING (worker_id)
-            {clause} ORDER BY w.worker_id""",  # noqa: S608
-        list(hardware),
+    age = age_sql("last.last_heartbeat")
+    state = state_sql("seconds_since_heartbeat", "heartbeat_interval_s", "current_task")
+    return cur.execute(
+        f"""{_LAST_HEARTBEATS}
+            SELECT *, {state} AS state FROM (
+                SELECT w.worker_id, w.hostname, w.hardware, w.device, w.heartbeat_interval_s,
+                       w.registered_at, last.last_heartbeat, last.current_task,
+                       {age} AS seconds_since_heartbeat
+                FROM workers AS w LEFT JOIN last USING (worker_id)
+                {clause})
+            ORDER BY worker_id""",  # noqa: S608
+        [now, *hardware],
     ).df()
-    return classify_workers(frame, now)
+
+
+def worker_states(cur: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, int]:
+    """How many workers are in each state as of ``now`` (every state listed, zeros included)."""
+    age = age_sql("last.last_heartbeat")
+    state = state_sql("age", "heartbeat_interval_s", "current_task")
+    found = dict(
+        cur.execute(
+            f"""{_LAST_HEARTBEATS}
+                SELECT {state} AS state, count(*) FROM (
+                    SELECT w.heartbeat_interval_s, last.current_task, {age} AS age
+                    FROM workers AS w LEFT JOIN last USING (worker_id))
+                GROUP BY ALL""",  # noqa: S608
+            [now],
+        ).fetchall()
+    )
+    return {s: int(found.get(s, 0)) for s in STATES}
 
 
 def summary(cur: duckdb.DuckDBPyConnection, now: datetime) -> dict:
@@ -410,10 +438,9 @@ def summary(cur: duckdb.DuckDBPyConnection, now: datetime) -> dict:
     executed = by_status["passed"] + by_status["failed"] + by_status["error"]
     series, benchmark_series, test_cases = cur.execute(
         """SELECT count(*), count(*) FILTER (kind = 'benchmark'),
-                  count(DISTINCT (suite, name)) FILTER (kind <> 'benchmark') FROM series"""
+                  count(DISTINCT (file, suite, name)) FILTER (kind <> 'benchmark') FROM series"""
     ).fetchall()[0]
     first, last = data_span(cur)
-    fleet = workers(cur, now)
     return {
         "results": sum(by_status.values()),
         **by_status,
@@ -423,7 +450,7 @@ def summary(cur: duckdb.DuckDBPyConnection, now: datetime) -> dict:
         "test_cases": int(test_cases),
         "measurements": int(cur.execute("SELECT count(*) FROM measurements").fetchall()[0][0]),
         "runs": int(cur.execute("SELECT count(*) FROM runs").fetchall()[0][0]),
-        "workers": {state: int((fleet["state"] == state).sum()) for state in STATES},
+        "workers": worker_states(cur, now),
         "first_result": first,
         "last_result": last,
     }

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sp
 
+from lib.dimensions import series_label
 from lib.ids import stable_id
 from lib.regression import detect_change_points
 from lib.schema import REVIEW_STATUSES
@@ -352,7 +353,7 @@ def listing(
     frame = cur.execute(
         f"""WITH reviews AS ({_LATEST_REVIEW})
             SELECT c.change_id, c.changed_at, c.kind, c.severity, c.change, c.ci_low, c.ci_high,
-                   c.p_value, c.q_value, c.metric, coalesce(s.suite || '::', '') || s.name AS test,
+                   c.p_value, c.q_value, c.metric, {series_label()} AS test,
                    s.model, s.hardware, s.device, s.batch_size, s."precision" AS "precision",
                    left(c.commit_before, 12) AS commit_before,
                    left(c.commit_after, 12) AS commit_after,
@@ -373,13 +374,13 @@ def listing(
 def detail(cur: duckdb.DuckDBPyConnection, change_id: int) -> dict | None:
     """One change point with its series, metric and review history."""
     rows = cur.execute(
-        """SELECT c.*, coalesce(s.suite || '::', '') || s.name AS test, s.kind AS series_kind,
+        f"""SELECT c.*, {series_label()} AS test, s.kind AS series_kind,
                   concat_ws(' · ', s.model, s.hardware, s.device, 'bs' || s.batch_size,
                             s."precision") AS configuration,
                   m.unit, m.direction
            FROM change_points AS c JOIN series AS s USING (series_id)
            LEFT JOIN metrics AS m ON m.name = c.metric
-           WHERE c.change_id = ?""",
+           WHERE c.change_id = ?""",  # noqa: S608
         [int(change_id)],
     ).df()
     if rows.empty:

@@ -28,10 +28,10 @@ import duckdb
 import pandas as pd
 
 from lib import analysis, charts, health, performance, queries, regressions
+from lib.config import REPORT_TYPES
 from lib.export import chart_png, csv_bytes
 from lib.spec import QuerySpec
 
-REPORT_TYPES = ("performance", "regression", "dimension", "worker", "test")
 TITLES = {
     "performance": "Performance report",
     "regression": "Regression report",

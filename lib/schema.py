@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import duckdb
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = "distributed-testing-dashboard"
 
 STATUSES = ("passed", "failed", "error", "skipped")
@@ -173,10 +173,36 @@ def _v3(con: duckdb.DuckDBPyConnection) -> None:
     rollups.rebuild(con)
 
 
+def identity_by_file(con: duckdb.DuckDBPyConnection) -> None:
+    """Test identity includes the file or testsuite a report puts a test in (issue 17), so
+    same-named tests in different files stay apart.
+
+    ``series.file`` holds it (NULL where a source gives none, and for every series stored
+    before: their ids are kept, since a series without a file keeps the id formula it had).
+    Stored JUnit tests did not record their file, so one stored series may hold the history of
+    several same-named tests. Those that were unique (never two results in one report) are
+    listed in ``legacy_series`` (``file`` NULL: not taken yet): the first file to report the
+    same test again continues that series (``lib.ingest.sink.continue_legacy`` records the file
+    there and on the series), so history goes on; the others keep their history as it is, and
+    new results go to one series per file.
+
+    Self-contained (no other migration's names), so it can be renumbered.
+    """
+    con.execute("ALTER TABLE series ADD COLUMN file VARCHAR")
+    con.execute("CREATE TABLE legacy_series (series_id BIGINT PRIMARY KEY, file VARCHAR)")
+    con.execute(
+        """INSERT INTO legacy_series
+           SELECT r.series_id, NULL FROM results AS r JOIN runs USING (run_id)
+           WHERE runs.source = 'junit'
+           GROUP BY r.series_id HAVING count(*) = count(DISTINCT r.run_id)"""
+    )
+
+
 MIGRATIONS: dict[int, Migration] = {
     1: _statements(_V1),
     2: _statements(_V2),
     3: _v3,
+    4: identity_by_file,
 }
 """Version N's entry turns a version N-1 file into version N (1 builds an empty file)."""
 

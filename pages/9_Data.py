@@ -39,8 +39,9 @@ st.subheader("Add results")
 st.caption(
     "JUnit XML, pytest-benchmark, Google Benchmark, github-action-benchmark (data.js), asv, "
     "CSV / TSV / Parquet / JSON Lines / JSON in the documented columns, MLPerf summaries, and the "
-    "seed framework's benchmark database. Each file goes in completely or not at all; the same "
-    "file twice adds nothing. From a script: `dtd ingest PATH...`."
+    "seed framework's benchmark database. A bad record is left out and listed while the file's "
+    "other records go in (or tick *All or nothing*); a file that is not its format changes "
+    "nothing; the same file twice adds nothing. From a script: `dtd ingest PATH...`."
 )
 uploads.render(store, context.ingest_options(settings))
 

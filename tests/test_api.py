@@ -201,7 +201,9 @@ def test_posted_results_are_idempotent_and_validated(tmp_path) -> None:
     assert unit == [("tokens/s", "higher")] and worker == [("gpu-1",)]
     before = table_counts(store)
     bad = [{"name": "ok"}, {"name": "bad", "metrics": {"latency_p50_ms": "fast"}}]
-    error = _error(client.post("/api/results", json=bad, headers=AUTH), 422, "invalid_results")
+    error = _error(
+        client.post("/api/results?strict=true", json=bad, headers=AUTH), 422, "invalid_results"
+    )
     assert "results[1].metrics.latency_p50_ms" in error["message"]
     _error(
         client.post(
@@ -212,7 +214,19 @@ def test_posted_results_are_idempotent_and_validated(tmp_path) -> None:
         400,
         "bad_request",
     )
-    assert table_counts(store) == before  # nothing of a bad batch is written
+    assert table_counts(store) == before  # nothing of a bad batch is written when strict
+    _error(client.post("/api/results?strict=maybe", json=bad, headers=AUTH), 400, "bad_request")
+    # Without strict, the good result goes in and the bad one is listed: where, what, what to do.
+    partial = client.post("/api/results", json=bad, headers=AUTH)
+    assert partial.status_code == 201, partial.text
+    data = partial.json()["data"]
+    assert (data["results"], data["added"], data["rejected"]) == (1, 1, 1)
+    [problem] = data["files"][0]["problems"]
+    assert problem["where"] == "request results[1].metrics.latency_p50_ms"
+    assert problem["problem"] == "'fast' is not a number" and problem["outcome"] == "rejected"
+    assert "not added twice" in problem["fix"]
+    assert data["files"][0]["status"] == "partial"
+    assert table_counts(store)["results"] == before["results"] + 1
 
 
 def test_report_files_post_as_upload_or_body(tmp_path) -> None:
@@ -349,3 +363,24 @@ def test_eight_writers_and_readers_lose_and_duplicate_nothing(tmp_path) -> None:
         ).fetchall()[0]
         values = cur.execute("SELECT count(*) FROM measurements").fetchall()[0][0]
     assert total == distinct == 8 * 5 * 40 and values == total
+
+
+def test_a_report_with_a_bad_record_goes_in_and_the_answer_lists_it(tmp_path) -> None:
+    """Issue 17 on the API: the good records of a posted report go in; the answer says which
+    record was left out and why; strict=true refuses the file whole."""
+    from tests.test_ingest_surfaces import ODD
+
+    client = _client(tmp_path / "w.duckdb")
+    strict = client.post(
+        "/api/results?strict=true", files={"file": ("odd.xml", ODD, "text/xml")}, headers=AUTH
+    )
+    error = _error(strict, 422, "invalid_results")
+    assert "time='-3' is negative" in error["message"]
+    answer = client.post("/api/results", files={"file": ("odd.xml", ODD, "text/xml")}, headers=AUTH)
+    assert answer.status_code == 201, answer.text
+    data = answer.json()["data"]
+    assert (data["results"], data["added"], data["rejected"], data["warnings"]) == (4, 4, 1, 1)
+    [file] = data["files"]
+    assert file["status"] == "partial"
+    assert [p["outcome"] for p in file["problems"]] == ["rejected", "kept"]
+    assert file["problems"][0]["where"].startswith("odd.xml test case 2 (cart::removes)")

@@ -78,3 +78,49 @@ def test_bad_arguments_are_named() -> None:
     assert out.returncode == 2 and "--results must be a whole number, got 'lots'" in out.stderr
     out = _dtd("demo", "--days", "0")
     assert out.returncode == 2 and "--days must be between" in out.stderr
+
+
+HEAVY = ("pandas", "numpy", "scipy", "altair", "streamlit", "pyarrow", "matplotlib", "vl_convert")
+"""Libraries whose import alone costs 0.1 to 1 s each (bench/startup.py measures them)."""
+
+
+def _loaded_by(argv: list[str]) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run ``dtd ARGV`` in a fresh interpreter; return it and the modules it had imported."""
+    code = (
+        "import sys, json\n"
+        "from lib.cli import main\n"
+        "try:\n"
+        f"    code = main({argv!r})\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "print('\\nMODULES ' + json.dumps(sorted(sys.modules)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DTD_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    modules = json.loads(done.stdout.rsplit("MODULES ", 1)[1])
+    return done, set(modules)
+
+
+@pytest.mark.parametrize("command", ["help", "status"])
+def test_help_and_status_import_no_heavy_library(tmp_path: Path, command: str) -> None:
+    """Issue 17 (finding 5): start-up is import time, so the fast commands must not load the
+    analysis stack; bench/startup.py gives the wall times."""
+    if command == "help":
+        argv = ["--help"]
+    else:
+        path = tmp_path / "s.duckdb"
+        assert _dtd("demo", "--db", str(path), "--results", "2000", "--days", "1").returncode == 0
+        argv = ["status", "--db", str(path)]
+    done, modules = _loaded_by(argv)
+    assert "Usage" in done.stdout or "usage" in done.stdout or "Results" in done.stdout
+    heavy = sorted({m.split(".")[0] for m in modules} & set(HEAVY))
+    assert heavy == [], f"dtd {argv[0]} imported {heavy}"
+    assert not {m for m in modules if m.startswith(("lib.reports", "lib.ingest", "lib.demo"))}
+    # A command that needs the stack still gets it (the lazy imports are wired up).
+    if command == "status":
+        done, modules = _loaded_by(
+            ["report", "test", "--db", str(path), "--out", str(path) + ".html"]
+        )
+        assert "lib.reports" in modules and "altair" in modules, done.stderr

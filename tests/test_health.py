@@ -240,7 +240,8 @@ def test_hostile_names_one_run_and_no_heartbeats_render_safely(monkeypatch, tmp_
     md_id = ids["[click](javascript:alert(1)) **bold** :red[red] $x$"]
     at = _open(monkeypatch, db, "pages/6_Tests.py", {"range": "all", "test": str(md_id)})
     table = at.dataframe[0].value
-    assert "<script>alert(1)</script>::x'); DROP TABLE results; --" in set(table["test"])
+    # The testsuite ("evil") is part of the test's identity and its label.
+    assert "evil › <script>alert(1)</script>::x'); DROP TABLE results; --" in set(table["test"])
     heading = at.subheader[0].value
     assert "\\[click\\]\\(javascript\\:alert\\(1\\)\\)" in heading and "\\*\\*bold\\*\\*" in heading
     assert "\\$x\\$" in heading and "\\:red\\[red\\]" in heading

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.ingest import ingest_paths
+from lib.ingest import IngestOptions, ingest_paths
 from tests.conftest import table_counts
 
 UNIT_METRIC = {
@@ -276,3 +276,165 @@ def test_training_side_files_are_not_results(empty_store, shared_data: Path, nam
     assert report.status == "error"
     assert fragment in report.error
     assert table_counts(empty_store)["results"] == 0
+
+
+# ------------------------------------------------------------------------ later rounds (issue 17)
+
+SCENARIO_UNITS = {
+    "Offline": ["Samples/s", "Tokens/s"],
+    "Server": ["Queries/s", "Tokens/s"],
+    "SingleStream": ["Latency (ms)"],
+    "MultiStream": ["Latency (ms)"],
+    "Interactive": ["Tokens/s"],
+}
+MODELS = ["llama2-70b-99", "llama3.1-8b", "deepseek-r1", "whisper", "resnet50", "rgat"]
+
+
+def _summary(version: str, counts: dict[str, int], start: int = 0) -> list[dict]:
+    """MLPerf Inference summary records as MLCommons publishes them (the fields of the v4.1
+    summary), ``counts[scenario]`` records per scenario, each with a Location of its own."""
+    records = []
+    n = start
+    for scenario, count in counts.items():
+        for i in range(count):
+            n += 1
+            unit = SCENARIO_UNITS[scenario][i % len(SCENARIO_UNITS[scenario])]
+            model = MODELS[i % len(MODELS)]
+            platform = f"{1 + i % 8}xGPU_sys{n}"
+            record = {
+                "ID": f"{version}-{n:04d}",
+                "Submitter": ["NVIDIA", "AMD", "Intel", "Google"][i % 4],
+                "Availability": "available",
+                "Category": "closed" if i % 5 else "open",
+                "Suite": "datacenter",
+                "System": f"System {n}",
+                "Platform": platform,
+                "UsedModel": model,
+                "Model": model,
+                "Scenario": scenario,
+                "Accuracy": "ROUGE1: 44.4",
+                "Nodes": 1,
+                "Processor": "2xAMD EPYC 9575F",
+                "Accelerator": ["NVIDIA GB300", "AMD Instinct MI355X", "", "TPU v6e"][i % 4],
+                "a#": float(1 + i % 8),
+                "Location": f"closed/sub/results/{platform}/{model}/{scenario}",
+                "version": version,
+                "weight_data_types": ["fp4", "fp8", "int8", "bf16"][i % 4],
+                "Performance_Result": round(10.0 + 7.5 * n, 3),
+                "Performance_Units": unit,
+            }
+            if i % 9 == 0:
+                record["Power_Result"] = 800.0 + i
+                record["Power_Units"] = "Watts"
+            records.append(record)
+    return records
+
+
+def _write_summary(tmp_path: Path, records: list[dict], name: str = "summary_results.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return path
+
+
+def test_a_v5_1_summary_with_interactive_records_goes_in_whole(empty_store, tmp_path) -> None:
+    """Finding 3: the v5.1 summary (1,448 records, 68 of them Interactive) stored 0."""
+    counts = {"Offline": 700, "Server": 560, "SingleStream": 80, "MultiStream": 40}
+    records = _summary("v5.1", {**counts, "Interactive": 68})
+    assert len(records) == 1448
+    path = _write_summary(tmp_path, records)
+    (report,) = ingest_paths(empty_store, [path])
+    assert report.status == "ok", report.error
+    assert (report.results, report.added, report.rejected, report.warnings) == (1448, 1448, 0, 0)
+    power = sum("Power_Result" in r for r in records)
+    assert report.measurements == len(records) + power
+    rows = _series_rows(empty_store)
+    metrics = _metrics(empty_store)
+    assert Counter(r["extra"]["scenario"] for r in rows) == Counter(r["Scenario"] for r in records)
+    assert {r["ts"] for r in rows} == {datetime(2025, 9, 9)}
+    assert {r["suite"] for r in rows} == {"MLPerf Inference v5.1"}
+    expected = Counter(UNIT_METRIC[r["Performance_Units"]] for r in records)
+    got = Counter(m for values in metrics.values() for m in values if m != "mlperf_power_watts")
+    assert got == expected
+    interactive = [r for r in rows if r["extra"]["scenario"] == "Interactive"]
+    assert len(interactive) == 68
+    assert all(
+        metrics[r["result_id"]].keys() - {"mlperf_power_watts"} == {"mlperf_tokens_per_second"}
+        for r in interactive
+    )
+    total = sum(
+        v for values in metrics.values() for m, v in values.items() if m != "mlperf_power_watts"
+    )
+    assert total == pytest.approx(sum(r["Performance_Result"] for r in records))
+    families = {r["name"]: (r["model_family"], r["modality"]) for r in rows}
+    assert families["deepseek-r1"] == ("deepseek", "text")
+    assert families["whisper"] == ("whisper", "audio")
+
+
+@pytest.mark.parametrize(
+    ("version", "published"),
+    [
+        ("v4.0", datetime(2024, 3, 27)),
+        ("v5.0", datetime(2025, 4, 2)),
+        ("5.1", datetime(2025, 9, 9)),
+    ],
+)
+def test_each_known_round_is_dated_by_its_publication(empty_store, tmp_path, version, published):
+    path = _write_summary(tmp_path, _summary(version, {"Offline": 3, "Server": 2}))
+    (report,) = ingest_paths(empty_store, [path])
+    assert (report.status, report.results, report.warnings) == ("ok", 5, 0), report.error
+    assert {r["ts"] for r in _series_rows(empty_store)} == {published}
+
+
+def test_a_later_round_goes_in_dated_by_the_rule_with_a_warning(empty_store, tmp_path) -> None:
+    records = _summary("v6.0", {"Offline": 4}) + _summary("v6.1", {"Server": 3}, start=4)
+    path = _write_summary(tmp_path, records)
+    (report,) = ingest_paths(empty_store, [path])
+    assert (report.status, report.results, report.rejected) == ("ok", 7, 0), report.error
+    assert report.warnings == 2
+    v60 = next(p for p in report.problems if "'v6.0'" in p["problem"])
+    assert v60["outcome"] == "kept" and v60["where"].endswith("field version")
+    assert "4 results are dated 2026-04-01" in v60["fix"] and "PUBLICATION_DATES" in v60["fix"]
+    dates = Counter((r["suite"], r["ts"]) for r in _series_rows(empty_store))
+    assert dates == {
+        ("MLPerf Inference v6.0", datetime(2026, 4, 1)): 4,
+        ("MLPerf Inference v6.1", datetime(2026, 9, 1)): 3,
+    }
+    # All or nothing: an estimated date is a stand-in time.
+    (strict,) = ingest_paths(empty_store, [path], IngestOptions(strict=True))
+    assert strict.status == "error" and "'v6.0'" in strict.error
+
+
+def test_record_problems_name_the_real_cause_and_block_nothing_else(empty_store, tmp_path):
+    records = _summary("v5.1", {"Offline": 6, "SingleStream": 2, "Interactive": 2})
+    records[1]["version"] = "round six"
+    records[2]["version"] = ""
+    records[6]["Performance_Units"] = "Tokens/s"  # a SingleStream throughput: does not fit
+    records[8]["Performance_Units"] = "Frames/s"  # a unit never seen: a throughput of its own
+    records[9]["Scenario"] = "Streaming"  # a scenario never seen: taken as it comes
+    path = _write_summary(tmp_path, records)
+    (report,) = ingest_paths(empty_store, [path])
+    assert (report.status, report.results, report.rejected) == ("partial", 7, 3), report.error
+    problems = {p["where"].rsplit(" ", 1)[-1]: p["problem"] for p in report.problems}
+    assert problems == {
+        "2": "field version: 'round six' is not an MLPerf round dtd can date (a name such as "
+        "v5.1; rounds from v0.5 on are known)",
+        "3": "field version: is missing (a result is dated by its round, e.g. v5.1)",
+        "7": "field Performance_Units: 'SingleStream / Tokens/s': the unit does not fit the "
+        "scenario (SingleStream and MultiStream report a latency; Offline, Server and "
+        "Interactive a throughput)",
+    }
+    assert all(p["where"].startswith(f"{path} record ") for p in report.problems)
+    with empty_store.cursor() as cur:
+        frames = cur.execute(
+            "SELECT unit, direction FROM metrics WHERE name = 'mlperf_frames_per_second'"
+        ).fetchall()
+        stored = cur.execute(
+            """SELECT s.extra['scenario'], m.metric, m.value FROM measurements m
+               JOIN series s USING (series_id) WHERE s.extra['scenario'] IN ('Streaming')
+               OR m.metric = 'mlperf_frames_per_second' ORDER BY 1"""
+        ).fetchall()
+    assert frames == [("frames/s", "higher")]
+    assert stored == [
+        ("Interactive", "mlperf_frames_per_second", records[8]["Performance_Result"]),
+        ("Streaming", "mlperf_tokens_per_second", records[9]["Performance_Result"]),
+    ]

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lib.ingest import ingest_paths
+from lib.ingest import IngestOptions, ingest_paths
 from lib.store import open_store
 from tests.conftest import table_counts
 
@@ -235,8 +235,18 @@ def test_a_bad_value_names_the_seed_row(empty_store, tmp_path: Path, value: floa
     con = duckdb.connect(str(path))
     con.execute("UPDATE performance_results SET memory_peak_mb = ? WHERE result_id = 3", [value])
     con.close()
-    (report,) = ingest_paths(empty_store, [path])
+    (report,) = ingest_paths(empty_store, [path], IngestOptions(strict=True))
     assert report.status == "error"
     assert "result_id 3" in report.error
     assert "performance_results.memory_peak_mb" in report.error
     assert table_counts(empty_store)["results"] == 0
+    # Without strict, that row is left out and named; the others go in.
+    con = duckdb.connect(str(path), read_only=True)
+    rows = con.execute("SELECT count(*) FROM performance_results").fetchall()[0][0]
+    con.close()
+    (report,) = ingest_paths(empty_store, [path])
+    assert (report.status, report.rejected, report.results) == ("partial", 1, rows - 1)
+    [problem] = report.problems
+    assert "result_id 3" in problem["where"] + problem["problem"]
+    assert "performance_results.memory_peak_mb" in problem["problem"]
+    assert table_counts(empty_store)["results"] == rows - 1

@@ -135,3 +135,90 @@ def test_data_page_upload_previews_then_ingests(monkeypatch, tmp_path: Path) -> 
     assert table_counts(store)["results"] == 7
     assert [m.value for m in at.metric][0] == "7"  # the page's own totals moved on
     release(db)
+
+
+# A report with one bad record (a negative time) and one without a name, among five.
+ODD = b"""<testsuites name="ci"><testsuite name="web/checkout.test.js" timestamp="2026-11-01T10:00:00 UTC">
+<testcase classname="cart" name="adds" time="0.1"/>
+<testcase classname="cart" name="removes" time="-3"/>
+<testcase classname="" name=""/>
+<testcase classname="cart" name="totals" time="0.2"><failure message="off by one"/></testcase>
+<testcase classname="cart" name="empties" time="0.1"/>
+</testsuite></testsuites>"""
+
+
+def test_cli_json_lists_each_left_out_and_kept_record_and_strict_refuses(tmp_path: Path) -> None:
+    """Finding 1 on the command line: the file goes in with its good records; each problem is
+    reported with where, what and what to do; --strict keeps all-or-nothing."""
+    path = tmp_path / "odd.xml"
+    path.write_bytes(ODD)
+    db = tmp_path / "x.duckdb"
+    out = _dtd("ingest", "--db", str(db), "--json", str(path))
+    assert out.returncode == 1, out.stderr  # something was left out
+    [report] = json.loads(out.stdout)
+    assert (report["status"], report["results"], report["rejected"], report["warnings"]) == (
+        "partial",
+        4,
+        1,
+        1,
+    )
+    assert (report["passed"], report["failed"]) == (3, 1)
+    left_out, kept = report["problems"]
+    assert left_out == {
+        "where": f"{path} test case 2 (cart::removes) in testsuite 'web/checkout.test.js'",
+        "problem": "attribute time='-3' is negative",
+        "fix": left_out["fix"],
+        "outcome": "rejected",
+    }
+    assert "other test cases went in" in left_out["fix"]
+    assert kept["outcome"] == "kept" and "web/checkout.test.js" in kept["fix"]
+    text = _dtd("ingest", "--db", str(db), str(path))
+    assert "partial  " in text.stdout and "left out " in text.stdout and "kept " in text.stdout
+    assert ", 0 new, 1 left out, 1 warnings" in text.stdout
+    status = json.loads(_dtd("status", "--db", str(db), "--json").stdout)
+    assert status["results"] == 4
+
+    db2 = tmp_path / "strict.duckdb"
+    strict = _dtd("ingest", "--db", str(db2), "--json", "--strict", str(path))
+    assert strict.returncode == 1
+    [refused] = json.loads(strict.stdout)
+    assert refused["status"] == "error" and "time='-3' is negative" in refused["error"]
+    assert json.loads(_dtd("status", "--db", str(db2), "--json").stdout)["results"] == 0
+
+
+def test_inbox_keeps_a_partial_file_with_its_problems_beside_it(empty_store, tmp_path) -> None:
+    folder = tmp_path / "inbox"
+    inbox = Inbox(empty_store, folder)
+    (folder / "odd.xml").write_bytes(ODD)
+    [report] = inbox.scan(settle=False)
+    assert report.status == "partial"
+    assert (folder / "processed" / "odd.xml").read_bytes() == ODD
+    note = (folder / "processed" / "odd.xml.problems.txt").read_text()
+    assert "4 results, 1 records left out, 1 warnings" in note
+    assert "\nleft out: " in note and "odd.xml test case 2 (cart::removes)" in note
+    assert "\nkept: " in note
+    assert table_counts(empty_store)["results"] == 4
+
+
+def test_data_page_lists_left_out_records_and_all_or_nothing(monkeypatch, tmp_path) -> None:
+    db = tmp_path / "upload.duckdb"
+    open_store(db)
+    monkeypatch.setenv("DTD_DB", str(db))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/9_Data.py").run()
+    at.file_uploader(key="uploads").set_value([("odd.xml", ODD, "text/xml")]).run()
+    at.checkbox(key="ingest_strict").check().run()
+    at.button(key="ingest").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("time='-3' is negative" in e.value for e in at.error)
+    assert table_counts(open_store(db))["results"] == 0
+    at.checkbox(key="ingest_strict").uncheck().run()
+    at.button(key="ingest").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [warning] = [w.value for w in at.warning if "Ingested" in w.value]
+    assert "4 results (3 passed, 1 failed" in warning
+    assert "1 records left out and 1 stored with a stand-in" in warning
+    assert "**left out**" in warning and "removes" in warning and "**kept**" in warning
+    assert table_counts(open_store(db))["results"] == 4
+    release(db)

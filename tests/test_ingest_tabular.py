@@ -622,13 +622,37 @@ def _parquet_with_nan() -> bytes:
     return buffer.getvalue()
 
 
-MALFORMED = {
+FILE_LEVEL = {
     # name: (file name, bytes, fragments the message must contain)
+    # Files that cannot be read as their format at all: nothing of them goes in.
     "non-UTF-8 bytes": (
         "latin1.csv",
         (HEADER + GOOD + "2025-03-01T12:00:01Z,caf\xe9,passed,1,2\n").encode("latin-1"),
         ["line 3", "column name", "not valid UTF-8"],
     ),
+    "missing required column": (
+        "no_status.csv",
+        b"ts,name,duration_s\n2025-03-01T12:00:00Z,test_a,1\n",
+        ["line 1", "column status", "is missing"],
+    ),
+    "a row with too few fields": (
+        "ragged.csv",
+        (HEADER + GOOD + "2025-03-01T12:00:02Z,test_b,passed\n").encode(),
+        ["line 3", "3 fields", "header has 5"],
+    ),
+    "an empty file": ("empty.csv", b"", ["is empty"]),
+    "a header-only file": ("header.csv", HEADER.encode(), ["line 2", "no results"]),
+    "an empty JSON array": ("empty.json", b"[]", ["no results"]),
+    "every row bad": (
+        "all_bad.csv",
+        (HEADER + "2025-03-01T12:00:02Z,test_b,passed,-0.5,4\n").encode(),
+        ["line 2", "column duration_s", "'-0.5' is negative"],
+    ),
+}
+
+ROW_LEVEL = {
+    # name: (file name, bytes, fragments the bad row's problem must contain)
+    # Files with one bad row among good ones: the good rows go in, the bad one is listed.
     "NaN metric": (
         "nan.csv",
         (HEADER + GOOD + GOOD + "2025-03-01T12:00:02Z,test_b,passed,1,NaN\n").encode(),
@@ -659,11 +683,6 @@ MALFORMED = {
         "negative_metric.csv",
         (HEADER + GOOD + "2025-03-01T12:00:02Z,test_b,passed,1,-4\n").encode(),
         ["line 3", "column metric.latency_ms", "is negative"],
-    ),
-    "missing required column": (
-        "no_status.csv",
-        b"ts,name,duration_s\n2025-03-01T12:00:00Z,test_a,1\n",
-        ["line 1", "column status", "is missing"],
     ),
     "missing value in a required column": (
         "no_name.csv",
@@ -697,11 +716,6 @@ MALFORMED = {
         ).encode(),
         ["line 4", "column ts", "'x' is not a timestamp"],
     ),
-    "a row with too few fields": (
-        "ragged.csv",
-        (HEADER + GOOD + "2025-03-01T12:00:02Z,test_b,passed\n").encode(),
-        ["line 3", "3 fields", "header has 5"],
-    ),
     "repeated result_id": (
         "ids.csv",
         b"result_id,ts,name,status\nr1,2025-03-01,a,passed\nr2,2025-03-01,a,passed\n"
@@ -714,10 +728,18 @@ MALFORMED = {
         b' {"ts": 1740830400, "name": "b", "status": "passed", "kind": "smoke"}]',
         ["record 2", "column kind", "'smoke' is not a kind"],
     ),
-    "an empty file": ("empty.csv", b"", ["is empty"]),
-    "a header-only file": ("header.csv", HEADER.encode(), ["line 2", "no results"]),
-    "an empty JSON array": ("empty.json", b"[]", ["no results"]),
 }
+
+
+def _rows_in(filename: str, data: bytes) -> int:
+    """Data rows in a file, counted without our reader (csv, json, pyarrow)."""
+    if filename.endswith(".parquet"):
+        return pq.read_table(io.BytesIO(data)).num_rows
+    if filename.endswith(".jsonl"):
+        return sum(1 for line in data.splitlines() if line.strip())
+    if filename.endswith(".json"):
+        return len(json.loads(data))
+    return len(list(csv.reader(io.StringIO(data.decode())))) - 1
 
 
 @pytest.fixture()
@@ -728,12 +750,17 @@ def populated(empty_store, tmp_path: Path):
     return empty_store
 
 
-@pytest.mark.parametrize("case", sorted(MALFORMED))
-def test_malformed_files_are_refused_whole(populated, tmp_path: Path, case: str) -> None:
-    filename, data, fragments = MALFORMED[case]
+def _write(tmp_path: Path, filename: str, data: bytes) -> Path:
     path = tmp_path / "bad" / filename
-    path.parent.mkdir()
+    path.parent.mkdir(exist_ok=True)
     path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(FILE_LEVEL))
+def test_files_not_in_their_format_are_refused_whole(populated, tmp_path: Path, case) -> None:
+    filename, data, fragments = FILE_LEVEL[case]
+    path = _write(tmp_path, filename, data)
     before = table_counts(populated)
     (report,) = ingest_paths(populated, [path])
     assert report.status == "error", case
@@ -743,7 +770,61 @@ def test_malformed_files_are_refused_whole(populated, tmp_path: Path, case: str)
     assert table_counts(populated) == before
 
 
-def test_a_bad_row_after_written_chunks_leaves_the_store_unchanged(
+@pytest.mark.parametrize("case", sorted(ROW_LEVEL))
+def test_a_bad_row_is_left_out_and_listed_the_others_go_in(populated, tmp_path, case) -> None:
+    """Issue 17: a bad row is the row's problem, not the file's (`--strict` below)."""
+    filename, data, fragments = ROW_LEVEL[case]
+    path = _write(tmp_path, filename, data)
+    before = table_counts(populated)
+    (report,) = ingest_paths(populated, [path])
+    assert report.status == "partial", (case, report.error)
+    assert (report.rejected, report.results) == (1, _rows_in(filename, data) - 1)
+    [problem] = report.problems
+    assert problem["outcome"] == "rejected" and problem["where"].startswith(str(path))
+    text = f"{problem['where']}: {problem['problem']}"
+    for fragment in fragments:
+        assert fragment in text, (case, text)
+    assert "ingest the file again" in problem["fix"] or "own result_id" in problem["fix"]
+    after = table_counts(populated)
+    assert after["results"] == before["results"] + report.added
+    assert report.added == report.results  # every good row was new
+    # The same file again adds nothing and lists the same row.
+    (again,) = ingest_paths(populated, [path])
+    assert (again.added, again.rejected, again.problems) == (0, 1, report.problems)
+
+
+@pytest.mark.parametrize("case", sorted(ROW_LEVEL))
+def test_strict_refuses_a_file_with_a_bad_row_whole(populated, tmp_path: Path, case) -> None:
+    filename, data, fragments = ROW_LEVEL[case]
+    path = _write(tmp_path, filename, data)
+    before = table_counts(populated)
+    (report,) = ingest_paths(populated, [path], IngestOptions(strict=True))
+    assert report.status == "error", case
+    for fragment in fragments:
+        assert fragment in report.error, (case, report.error)
+    assert table_counts(populated) == before
+
+
+def test_many_bad_rows_are_all_counted_the_first_hundred_listed(empty_store, tmp_path) -> None:
+    rows = [f"2025-03-01T12:{i // 60:02d}:{i % 60:02d}Z,t{i},passed,1,4\n" for i in range(500)]
+    bad = set(range(3, 500, 3))  # every third row has a negative duration
+    for i in bad:
+        rows[i] = rows[i].replace(",1,4", ",-1,4")
+    path = tmp_path / "many.csv"
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    (report,) = ingest_paths(empty_store, [path])
+    assert (report.status, report.rejected, report.results) == ("partial", len(bad), 500 - len(bad))
+    assert len(report.problems) == 100
+    # Listed in file order, each at its own line (header is line 1, row i is line i + 2).
+    assert [p["where"] for p in report.problems] == [
+        f"{path} line {i + 2}" for i in sorted(bad)[:100]
+    ]
+    with empty_store.cursor() as cur:
+        names = {r[0] for r in cur.execute("SELECT name FROM series").fetchall()}
+    assert names == {f"t{i}" for i in range(500) if i not in bad}
+
+
+def test_a_bad_row_after_written_chunks_leaves_the_store_unchanged_when_strict(
     populated, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tabular, "CHUNK_ROWS", 2)
@@ -751,10 +832,13 @@ def test_a_bad_row_after_written_chunks_leaves_the_store_unchanged(
     path = tmp_path / "late.csv"
     path.write_text(HEADER + rows + "2025-03-01T12:01:00Z,test_x,passed,1,-1\n", encoding="utf-8")
     before = table_counts(populated)
-    (report,) = ingest_paths(populated, [path], IngestOptions(chunk_size=1))
+    (report,) = ingest_paths(populated, [path], IngestOptions(chunk_size=1, strict=True))
     assert report.status == "error"
     assert "late.csv line 9: column metric.latency_ms" in report.error
     assert table_counts(populated) == before
+    # Without strict, the seven good rows go in, written in ranges of two.
+    (report,) = ingest_paths(populated, [path], IngestOptions(chunk_size=1))
+    assert (report.status, report.added, report.rejected) == ("partial", 7, 1)
 
 
 def test_too_many_extra_values_are_refused(empty_store, tmp_path: Path, monkeypatch) -> None:
@@ -857,10 +941,22 @@ def test_a_repeated_result_id_among_colliding_ids_is_still_refused(
         "r2,2025-03-01T12:00:02Z,c,failed\n",
         encoding="utf-8",
     )
-    (report,) = ingest_paths(empty_store, [path])
+    (report,) = ingest_paths(empty_store, [path], IngestOptions(strict=True))
     assert report.status == "error"
     assert "collide.csv line 4: column result_id: repeats the result_id of line 3" in report.error
     assert table_counts(empty_store)["results"] == 0
+    # Without strict the repeat is left out; r1 and r2 share one 64-bit id and both go in.
+    (report,) = ingest_paths(empty_store, [path])
+    assert (report.status, report.results, report.rejected) == ("partial", 2, 1)
+    assert report.problems[0]["where"].endswith("collide.csv line 4")
+    with empty_store.cursor() as cur:
+        names = sorted(
+            r[0]
+            for r in cur.execute(
+                "SELECT name FROM results JOIN series USING (series_id)"
+            ).fetchall()
+        )
+    assert names == ["a", "b"]
 
 
 def test_positions_without_consecutive_rowids(
@@ -884,5 +980,8 @@ def test_positions_without_consecutive_rowids(
     bad.write_text(
         HEADER + GOOD * 3 + "2025-03-01T12:00:02Z,test_b,passed,-1,4\n", encoding="utf-8"
     )
-    (report,) = ingest_paths(empty_store, [bad])
+    (report,) = ingest_paths(empty_store, [bad], IngestOptions(strict=True))
     assert "bad.csv line 5: column duration_s: '-1' is negative" in report.error
+    (report,) = ingest_paths(empty_store, [bad])
+    assert (report.status, report.results, report.rejected) == ("partial", 3, 1)
+    assert report.problems[0]["where"].endswith("bad.csv line 5")

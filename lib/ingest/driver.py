@@ -2,8 +2,15 @@
 
 ``ingest_paths`` is the one code path behind ``dtd ingest``, the Data page's upload area, the
 watched inbox and the Python API: expand paths, detect each format, parse into a ``Sink`` inside
-a transaction, and turn every problem into a ``FileReport`` with a precise message. A file that
-fails leaves the store exactly as it was; the others still go in.
+a transaction, and turn every problem into a ``FileReport`` with a precise message.
+
+Problems belong to what has them. A file that is not its format at all (not XML, the wrong root
+element, no header, ...) fails and leaves the store exactly as it was; the others still go in.
+A record that is bad (a negative duration, a status no one can read) is left out and listed in
+the report (``rejected``, ``problems``) while the file's other records go in (status
+"partial"); a record that lacks something the report can stand in for (a name, a time) goes in
+with the stand-in and a warning. ``IngestOptions.strict`` turns any of these into the file's
+error, so the file goes in completely or not at all.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import glob
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lib.ingest.formats import ASV_METADATA, INGESTIBLE_SUFFIXES, detect
@@ -38,7 +45,14 @@ class FileReport:
     measurements: int = 0
     added: int = 0
     """Results that were new to the store (0 when the file was ingested before)."""
+    rejected: int = 0
+    """Records left out because they were bad (the others went in)."""
+    warnings: int = 0
+    """Records (or suites) stored with a stand-in for what they lacked."""
+    problems: list[dict] = field(default_factory=list)
+    """The first ``MAX_LISTED`` problems: where, problem, fix, outcome (rejected / kept)."""
     status: str = "ok"
+    """ok: every record went in; partial: some were rejected; error: nothing went in."""
     error: str | None = None
     seconds: float = 0.0
 
@@ -94,11 +108,12 @@ def ingest_source(store: Store, source: Source, options: IngestOptions | None = 
         report.format = fmt.name
         parse = fmt.parser()
         with store.transaction() as cur:
-            sink = Sink(cur, fmt.name, source.name, options.chunk_size, options.defaults)
+            sink = Sink(
+                cur, fmt.name, source.name, options.chunk_size, options.defaults, options.strict
+            )
             parse(source, sink, options)
             counts = sink.finish()
-        for key, value in counts.items():
-            setattr(report, key, value)
+        fill(report, counts)
     except IngestError as exc:
         report.status, report.error = "error", str(exc)
     except StoreError as exc:
@@ -112,6 +127,13 @@ def ingest_source(store: Store, source: Source, options: IngestOptions | None = 
         )
     report.seconds = time.perf_counter() - started
     return report
+
+
+def fill(report: FileReport, counts: dict) -> None:
+    """A report from ``Sink.finish``'s counts: partial when records were left out."""
+    for key, value in counts.items():
+        setattr(report, key, value)
+    report.status = "partial" if report.rejected else "ok"
 
 
 def ingest_paths(

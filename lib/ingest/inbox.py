@@ -1,7 +1,9 @@
 """A watched inbox folder: drop a result file in, it is ingested, then moved out of the way.
 
 A file that went in moves to ``processed/``; one that did not moves to ``failed/`` with
-``<name>.error.txt`` beside it saying why: nothing is lost, nothing is ingested twice. A file is
+``<name>.error.txt`` beside it saying why: nothing is lost, nothing is ingested twice. A file
+that went in with records left out or stored with stand-ins gets ``<name>.problems.txt``
+beside it in ``processed/``, listing them. A file is
 taken only once its size and modification time have held still for one scan, so a file still
 being copied in is left alone; names starting with "." or ending in .tmp / .part are never taken
 (write under such a name, then rename, to be safe). Only the process that owns the database may
@@ -24,7 +26,7 @@ from lib.store import Store
 
 log = logging.getLogger(__name__)
 PROCESSED, FAILED = "processed", "failed"
-_IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".error.txt")
+_IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".error.txt", ".problems.txt")
 
 
 class Inbox:
@@ -65,14 +67,28 @@ class Inbox:
 
     def _take(self, path: Path) -> FileReport:
         report = ingest_source(self.store, Source.from_path(path), self.options)
-        target_dir = self.folder / (PROCESSED if report.status == "ok" else FAILED)
+        target_dir = self.folder / (FAILED if report.status == "error" else PROCESSED)
         target = _free_name(target_dir / path.name)
         shutil.move(str(path), target)
         report.path = str(target)
-        if report.status != "ok":
-            stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if report.status == "error":
             target.with_name(target.name + ".error.txt").write_text(
                 f"{stamp}\n{path.name} was not ingested:\n{report.error}\n", encoding="utf-8"
+            )
+        elif report.problems:
+            lines = [
+                f"{'left out' if p['outcome'] == 'rejected' else 'kept'}: {p['where']}: "
+                f"{p['problem']} {p['fix']}".rstrip()
+                for p in report.problems
+            ]
+            listed = len(report.problems)
+            if report.rejected + report.warnings > listed:
+                lines.append(f"... the first {listed} of {report.rejected + report.warnings:,}")
+            target.with_name(target.name + ".problems.txt").write_text(
+                f"{stamp}\n{path.name} went in: {report.results:,} results, {report.rejected:,} "
+                f"records left out, {report.warnings:,} warnings:\n" + "\n".join(lines) + "\n",
+                encoding="utf-8",
             )
         log.info("inbox: %s -> %s", path.name, target)
         return report

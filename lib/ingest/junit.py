@@ -8,25 +8,42 @@ no file disclosure. Facts from the wild (DESIGN.md section 6):
 - one ``<testcase>`` can hold several outcome elements: failure, then error, then skipped decide,
   and a lone ``<flakyFailure>`` / ``<rerunFailure>`` means it passed on a retry;
 - the same classname and name can occur several times in one file: each is a result of its own;
-- ``time`` may carry a unit ("0.100s") or thousands separators, or be absent.
+- ``time`` may carry a unit ("0.100s") or thousands separators, or be absent;
+- ``timestamp`` comes in many forms (``2021-03-07T10:36:56 UTC`` from Surefire, fractional
+  seconds, offsets, no zone at all: ``lib.ingest.model.read_timestamp``);
+- names can be empty (jest writes ``<testcase classname="" name="">`` for some tests).
+
+Problems belong to the test case (or suite) that has them: a test case with an unreadable
+``time`` is left out and listed, the others go in; a test case without a name takes the nearest
+name the report gives (its classname, its file, its testsuite, else its position) and an
+unreadable ``timestamp`` the nearest readable time (its suite's, else the file's), each with a
+warning. A file that is not well-formed XML, or not JUnit, fails as a whole.
 
 Identity: a result's key is the file's content hash and the test case's position in the file,
-so the same report ingested twice (or from a copy) adds nothing.
+so the same report ingested twice (or from a copy) adds nothing. A test's identity (its series)
+is its suite (``classname``, else the testsuite's name) and name, plus the file or testsuite the
+report puts it in (``_file``), so same-named tests in two files (jest, go-junit-report) are two
+tests.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from lib.ingest.model import IngestError, Record, RunInfo, Source, WorkerInfo, parse_timestamp
+from lib.ingest.model import IngestError, Record, RunInfo, Source, WorkerInfo, read_timestamp
 from lib.ingest.options import IngestOptions
 from lib.ingest.sink import Sink
 
+REJECTED_FIX = (
+    "The report's other test cases went in. A corrected copy of this file would be a new run "
+    "(every test case again), so fix what writes the report for the next runs."
+)
 MAX_MESSAGE = 4000
 """Characters of a failure message kept; full tracebacks belong in the CI log."""
 _OUTCOMES = ("failure", "error", "skipped")
@@ -83,13 +100,28 @@ def _message(element: Element) -> str | None:
 class _Suite:
     """A testsuite being read: what it contributes to the test cases inside it."""
 
-    def __init__(self, element: Element, parent: _Suite | None, where: str) -> None:
+    def __init__(
+        self, element: Element, parent: _Suite | None, where: str, sink: Sink, file_time: datetime
+    ) -> None:
         inherited = parent.properties if parent else {}
         self.properties: dict[str, str] = dict(inherited)
         self.name = element.get("name") or (parent.name if parent else None)
+        self.file = element.get("file") or (parent.file if parent else None)
         self.hostname = element.get("hostname") or (parent.hostname if parent else None)
+        self.start = parent.start if parent else None
         stamp = element.get("timestamp")
-        self.start = parse_timestamp(stamp, where) if stamp else (parent.start if parent else None)
+        if stamp and stamp.strip():
+            moment = read_timestamp(stamp)
+            if moment is None:
+                fallback = "its enclosing suite's time" if self.start else "the file's time"
+                sink.warn(
+                    where,
+                    f"timestamp={stamp!r} is not a time dtd can read",
+                    f"Its test cases are dated by {fallback} "
+                    f"({(self.start or file_time):%Y-%m-%d %H:%M:%S} UTC).",
+                )
+            else:
+                self.start = moment
         self.elapsed = 0.0
 
 
@@ -100,6 +132,7 @@ def parse(source: Source, sink: Sink, options: IngestOptions) -> None:
         if source.path
         else datetime.now(UTC).replace(tzinfo=None)
     )
+    sink.reject_fix = REJECTED_FIX
     suites: list[_Suite] = []
     root_name: str | None = None
     index = 0
@@ -132,6 +165,8 @@ def parse(source: Source, sink: Sink, options: IngestOptions) -> None:
                                 element,
                                 suites[-1] if suites else None,
                                 f"{source.name} testsuite {element.get('name')!r}",
+                                sink,
+                                fallback,
                             )
                         )
                     elif tag == "testcase":
@@ -153,9 +188,14 @@ def parse(source: Source, sink: Sink, options: IngestOptions) -> None:
                 elif case is not None and tag in _RETRIED:
                     case["retried"] = True
                 elif tag == "testcase":
-                    sink.add(
-                        _record(source, digest, index, element, case, suites, root_name, fallback)
-                    )
+                    try:
+                        record = _record(
+                            source, sink, digest, index, element, case, suites, root_name, fallback
+                        )
+                    except IngestError as exc:
+                        sink.reject(exc.where, exc.problem, exc.fix)
+                    else:
+                        sink.add(record)
                     case = None
                     element.clear()
                 elif tag == "testsuite":
@@ -179,8 +219,63 @@ def parse(source: Source, sink: Sink, options: IngestOptions) -> None:
         raise IngestError(source.name, "holds no XML elements")
 
 
+_RUN_STAMP = re.compile(r"-\d{14}$")
+"""unittest-xml-reporting appends the run's time (``-20210307103656``) to every testsuite name."""
+
+
+def _file(element: Element, suite: _Suite | None, test_suite: str | None) -> str | None:
+    """The file or testsuite a test case is in, as part of its identity.
+
+    The innermost named testsuite (a jest test file, a Go package, a PHPUnit class; without
+    unittest-xml-reporting's run-time suffix), else the test case's or testsuite's ``file``
+    attribute (with backslashes as slashes). File attributes come second because pytest's point to
+    where a test function is defined, which can be an installed package's path. None when it
+    says no more than the suite already does (Surefire, gotestsum, ScalaTest), so those tests
+    keep the identity they always had.
+    """
+    text = _RUN_STAMP.sub("", suite.name.strip()) if suite and suite.name else ""
+    if not text:
+        path = element.get("file") or (suite.file if suite else None) or ""
+        text = path.strip().replace("\\", "/")
+    if not text or text == test_suite:
+        return None
+    return text
+
+
+def _place(index: int, element: Element, suite: _Suite | None) -> str:
+    """Where a test case is, for people: its position, names and testsuite."""
+    names = f"{element.get('classname') or ''}::{element.get('name') or ''}"
+    inside = f" in testsuite {suite.name!r}" if suite and suite.name else ""
+    return f"test case {index} ({names}){inside}"
+
+
+def _name(sink: Sink, where: str, index: int, element: Element, suite: _Suite | None) -> str:
+    """The test case's name, or the nearest name the report gives, with a warning."""
+    name = (element.get("name") or "").strip()
+    if name:
+        return element.get("name") or ""
+    candidates = (
+        ("its classname", element.get("classname")),
+        ("its file", element.get("file")),
+        ("its testsuite's name", suite.name if suite else None),
+        ("its testsuite's file", suite.file if suite else None),
+    )
+    said, stand_in = next(
+        ((what, text.strip()) for what, text in candidates if text and text.strip()),
+        ("its position in the file", f"test case {index}"),
+    )
+    sink.warn(
+        where,
+        f"has no name (name={element.get('name')!r})",
+        f"Stored under {said}, {stand_in!r}; name the test in the report to keep it apart "
+        "from others stored there.",
+    )
+    return stand_in
+
+
 def _record(
     source: Source,
+    sink: Sink,
     digest: str,
     index: int,
     element: Element,
@@ -189,9 +284,11 @@ def _record(
     root_name: str | None,
     fallback: datetime,
 ) -> Record:
-    where = f"test case {index} ({element.get('classname') or ''}::{element.get('name') or ''})"
     suite = suites[-1] if suites else None
-    duration = parse_time(element.get("time"), f"{source.name} {where}")
+    place = _place(index, element, suite)
+    where = f"{source.name} {place}"
+    duration = parse_time(element.get("time"), where)
+    name = _name(sink, where, index, element, suite)
     properties = dict(suite.properties if suite else {})
     properties.update(case.get("properties", {}))
 
@@ -202,16 +299,21 @@ def _record(
             status, message = label, found[0]
             break
 
+    ts = None
     stamp = element.get("timestamp")
-    if stamp:
-        ts = parse_timestamp(stamp, f"{source.name} {where}")
-    elif suite and suite.start:
-        ts = suite.start + timedelta(seconds=suite.elapsed)
-    else:
-        ts = fallback
+    if stamp and stamp.strip():
+        ts = read_timestamp(stamp)
+    if ts is None:
+        ts = suite.start + timedelta(seconds=suite.elapsed) if suite and suite.start else fallback
+        if stamp and stamp.strip():
+            sink.warn(
+                where,
+                f"timestamp={stamp!r} is not a time dtd can read",
+                f"Dated by {'its suite' if suite and suite.start else 'the file'} instead "
+                f"({ts:%Y-%m-%d %H:%M:%S} UTC).",
+            )
     if suite:
         suite.elapsed += duration or 0.0
-
     fields = {
         ours: properties[theirs]
         for theirs, ours in _PROPERTY_FIELDS.items()
@@ -224,10 +326,12 @@ def _record(
         if properties.get(theirs)
     }
     hostname = (suite.hostname if suite else None) or element.get("hostname")
+    test_suite = element.get("classname") or (suite.name if suite else None)
     return Record(
         key=(digest, index),
-        name=element.get("name") or "",
-        suite=element.get("classname") or (suite.name if suite else None),
+        name=name,
+        suite=test_suite,
+        file=_file(element, suite, test_suite),
         ts=ts,
         status=status,
         duration_s=duration,
@@ -243,6 +347,6 @@ def _record(
             git_branch=run_fields.get("git_branch"),
         ),
         worker=WorkerInfo(hostname, hostname=hostname) if hostname else None,
-        where=where,
+        where=place,
         **fields,
     )

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +25,35 @@ class IngestError(Exception):
     def __init__(self, where: str, problem: str, fix: str = "") -> None:
         self.where, self.problem, self.fix = where, problem, fix
         super().__init__(f"{where}: {problem}" + (f" {fix}" if fix else ""))
+
+
+MAX_LISTED = 100
+"""Problems listed per file (all are counted): enough to fix a report, short enough to read."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with one record (or one element that several records share).
+
+    ``outcome`` says what became of it: "rejected" (left out; the rest of the file went in) or
+    "kept" (stored as ``fix`` says, e.g. under its suite's name or with the file's time).
+    """
+
+    where: str
+    problem: str
+    fix: str
+    outcome: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "where": self.where,
+            "problem": self.problem,
+            "fix": self.fix,
+            "outcome": self.outcome,
+        }
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.problem}" + (f" {self.fix}" if self.fix else "")
 
 
 @dataclass(frozen=True)
@@ -80,6 +110,8 @@ class Record:
     batch_size: int | None = None
     precision: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    file: str | None = None
+    """The file or testsuite the report puts the test in (part of its identity), if any."""
     run: RunInfo | None = None
     worker: WorkerInfo | None = None
     where: str = ""
@@ -91,12 +123,81 @@ def to_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def parse_timestamp(text: str, where: str) -> datetime:
-    """ISO-8601 (with or without zone, 'Z' allowed) to naive UTC, or a precise error."""
+_STAMP = re.compile(
+    r"""(?P<date>\d{4}-\d{1,2}-\d{1,2})
+        (?:(?:\s*T\s*|\s+)(?P<hour>\d{1,2}):(?P<minute>\d{2})
+            (?::(?P<second>\d{2})(?:[.,](?P<fraction>\d+))?)?)?
+        \s*(?P<zone>Z|(?:UTC|GMT)?\s*[+-]\d{1,2}(?::?\d{2})?|UTC|GMT)?""",
+    re.VERBOSE | re.IGNORECASE,
+)
+_ZONE = re.compile(r"(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
+EARLIEST, LATEST = datetime(1970, 1, 1), datetime(2200, 1, 1)
+"""Times outside these years are placeholders (.NET writes 0001-01-01), not times."""
+TIMESTAMP_FORMS = (
+    "2025-01-31T12:00:00Z, 2025-01-31 12:00:00.123456, 2025-01-31T12:00:00+02:00, "
+    "2021-03-07T10:36:56 UTC, or seconds since 1970"
+)
+
+
+def read_timestamp(text: str) -> datetime | None:
+    """Naive UTC from the forms real report writers use, or None when the text is none of them.
+
+    A date with or without a time; ``T`` or spaces between; seconds optional, with any number
+    of fractional digits (after ``.`` or ``,``; beyond microseconds they are cut); a zone of
+    ``Z``, ``UTC``, ``GMT``, ``+02:00``, ``+0200``, ``+02`` or ``UTC+02:00``, or none, which
+    means UTC. A plain number is seconds since 1970 (milliseconds from 1e11 up). Years outside
+    1970 to 2199 are refused: writers put 0001-01-01 where they know no time.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        number = float(text)
+        try:
+            moment = from_epoch(number, "ms" if number >= 1e11 else "s")
+        except (OverflowError, OSError, ValueError):
+            return None
+        return moment if EARLIEST <= moment < LATEST else None
+    found = _STAMP.fullmatch(text)
+    if not found:
+        try:  # the rest of ISO-8601 (basic format, week dates, ...)
+            moment = to_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+        return moment if EARLIEST <= moment < LATEST else None
     try:
-        return to_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
-    except ValueError:
-        raise IngestError(where, f"{text!r} is not an ISO-8601 timestamp") from None
+        year, month, day = (int(part) for part in found["date"].split("-"))
+        fraction = (found["fraction"] or "")[:6].ljust(6, "0")
+        moment = datetime(
+            year,
+            month,
+            day,
+            int(found["hour"] or 0),
+            int(found["minute"] or 0),
+            int(found["second"] or 0),
+            int(fraction),
+        )
+    except ValueError:  # month 13, hour 25, ...
+        return None
+    zone = found["zone"]
+    if zone and zone.upper() not in ("Z", "UTC", "GMT"):
+        sign, hours, minutes = _ZONE.fullmatch(zone).groups()
+        offset = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if offset > timedelta(hours=18):
+            return None
+        moment -= offset if sign == "+" else -offset
+    return moment if EARLIEST <= moment < LATEST else None
+
+
+def parse_timestamp(text: str, where: str) -> datetime:
+    """``read_timestamp``, or a precise error naming the forms that are read."""
+    moment = read_timestamp(text)
+    if moment is None:
+        raise IngestError(
+            where,
+            f"{text!r} is not a time dtd can read (for example {TIMESTAMP_FORMS})",
+        )
+    return moment
 
 
 def from_epoch(value: float, unit: str = "s") -> datetime:

@@ -27,3 +27,6 @@ class IngestOptions:
     """Column mapping for foreign tables (see lib/ingest/tabular.py)."""
     max_bytes: int = 512 * 1024 * 1024
     chunk_size: int = 20_000
+    strict: bool = False
+    """All or nothing: any record that would be left out, or stored only with a stand-in (a
+    name or a time the report does not give), fails the whole file (``dtd ingest --strict``)."""

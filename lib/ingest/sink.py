@@ -32,7 +32,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lib.ids import series_id
-from lib.ingest.model import IngestError, MetricDef, Record, RunInfo, WorkerInfo
+from lib.ingest.model import (
+    MAX_LISTED,
+    IngestError,
+    MetricDef,
+    Problem,
+    Record,
+    RunInfo,
+    WorkerInfo,
+)
 from lib.schema import DIRECTIONS, KINDS, STATUSES
 from lib.writer import Batch, append_in
 
@@ -55,6 +63,7 @@ CANONICAL: dict[str, pa.DataType] = {
     "batch_size": pa.int32(),
     "precision": pa.string(),
     "extra_key": pa.string(),
+    "file": pa.string(),
     "worker_id": pa.string(),
     "hostname": pa.string(),
     "worker_hardware": pa.string(),
@@ -82,6 +91,7 @@ IDENTITY = (
     "batch_size",
     "precision",
     "extra_key",
+    "file",
 )
 EXTRA_SEPARATOR = "\x1f"
 MAX_NAME = 4096
@@ -119,6 +129,7 @@ RELATION_COLUMNS: dict[str, str] = {
     "batch_size": "INTEGER",
     "precision": "VARCHAR",
     "extra_key": "VARCHAR",
+    "file": "VARCHAR",
     "worker_id": "VARCHAR",
     "hostname": "VARCHAR",
     "worker_hardware": "VARCHAR",
@@ -185,9 +196,16 @@ class Sink:
         source_name: str,
         chunk_size: int = 20_000,
         defaults: dict[str, str] | None = None,
+        strict: bool = False,
     ) -> None:
         self.cur, self.fmt, self.source_name, self.chunk_size = cur, fmt, source_name, chunk_size
         self.defaults = dict(defaults or {})
+        self.strict = strict
+        self.problems: list[Problem] = []
+        """The first ``MAX_LISTED`` problems; ``rejected`` and ``warnings`` count them all."""
+        self.rejected = 0
+        self.warnings = 0
+        self.reject_fix = REJECTED_FIX
         self.parsed: Counter[str] = Counter()
         self.added: Counter[str] = Counter()
         self._columns: dict[str, list] = {name: [] for name in CANONICAL}
@@ -218,11 +236,39 @@ class Sink:
     def knows(self, metric: str) -> bool:
         return metric in self._metrics
 
+    # ------------------------------------------------------------------ problems
+
+    def where(self, place: str) -> str:
+        """A place in this source, for messages ("junit.xml test case 12")."""
+        return f"{self.source_name} {place}".strip()
+
+    def reject(self, where: str, problem: str, fix: str = "") -> None:
+        """Leave one record out and say why; with ``strict``, fail the whole file instead."""
+        if self.strict:
+            raise IngestError(where, problem, fix)
+        self.rejected += 1
+        self._list(Problem(where, problem, fix or self.reject_fix, "rejected"))
+
+    def count_rejected(self, count: int) -> None:
+        """Records left out beyond the listed ones (table formats list the first few)."""
+        self.rejected += count
+
+    def warn(self, where: str, problem: str, fix: str) -> None:
+        """A record (or a part several share) stored with a stand-in for what it lacks; with
+        ``strict``, a problem that fails the file, as before per-record tolerance."""
+        if self.strict:
+            raise IngestError(where, problem, "(--strict: the file was not ingested.)")
+        self.warnings += 1
+        self._list(Problem(where, problem, fix, "kept"))
+
+    def _list(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_LISTED:
+            self.problems.append(problem)
+
     # ------------------------------------------------------------------ records
 
     def _fail(self, record: Record, field: str, problem: str) -> None:
-        where = f"{self.source_name} {record.where}".strip()
-        raise IngestError(where, f"{field}: {problem}")
+        raise IngestError(self.where(record.where), f"{field}: {problem}")
 
     def _apply_defaults(self, record: Record) -> None:
         d = self.defaults
@@ -245,7 +291,16 @@ class Sink:
             )
 
     def add(self, record: Record) -> None:
-        """Validate one record and buffer it; flushes a chunk when the buffer is full."""
+        """Validate one record and buffer it (a bad one is rejected: left out and listed, or
+        with ``strict`` the file's error); flushes a chunk when the buffer is full."""
+        try:
+            self._validate(record)
+        except IngestError as exc:
+            self.reject(exc.where, exc.problem, exc.fix)
+            return
+        self._buffer(record)
+
+    def _validate(self, record: Record) -> None:
         self._apply_defaults(record)
         if not record.name or not str(record.name).strip():
             self._fail(record, "name", "is missing (every result needs a test or benchmark name)")
@@ -275,6 +330,8 @@ class Sink:
                 )
             if not isinstance(value, int | float) or not math.isfinite(value):
                 self._fail(record, f"metric {metric}", f"{value!r} is not a finite number")
+
+    def _buffer(self, record: Record) -> None:
         key = (
             self.fmt
             + "\x1f"
@@ -298,6 +355,7 @@ class Sink:
             "batch_size": record.batch_size,
             "precision": record.precision,
             "extra_key": extra_key(record.extra),
+            "file": record.file,
             "worker_id": worker and worker.worker_id,
             "hostname": worker and worker.hostname,
             "worker_hardware": worker and worker.hardware,
@@ -389,7 +447,7 @@ class Sink:
         self.parsed["results"] += table.num_rows
         self.parsed["measurements"] += metrics.num_rows
 
-        series_table = self._series_table()
+        series_table = continue_legacy(cur, self._series_table())
         cur.register("_series", series_table)
         runs = cur.sql(
             f"""SELECT run_key, {_id_sql("run_key")} AS run_id, any_value(run_name) AS name,
@@ -414,6 +472,12 @@ class Sink:
                 WHERE NOT EXISTS (SELECT 1 FROM results AS e WHERE e.result_id = k.result_id)""",  # noqa: S608
             [self.fmt],
         )
+        # Series only for results that are new (the same report again adds no series either).
+        used = pa.array(
+            [r[0] for r in cur.execute("SELECT DISTINCT series_id FROM _new").fetchall()],
+            pa.int64(),
+        )
+        series_table = series_table.filter(pc.is_in(series_table["series_id"], value_set=used))
         self._count(
             append_in(
                 cur,
@@ -629,10 +693,27 @@ class Sink:
                 self.source_name,
             )
 
-    def finish(self) -> dict[str, int]:
-        """Write what is buffered; return counts of what the source held and what was new."""
+    def finish(self) -> dict[str, Any]:
+        """Write what is buffered; return counts of what the source held and what was new,
+        with the records left out and the problems listed.
+
+        A source whose every record was rejected is the file's error: nothing of it is kept
+        (the caller's transaction rolls back), and the message is the first problem's.
+        """
         self.flush()
+        if self.rejected and not self.parsed["results"]:
+            first = self.problems[0]
+            more = (
+                f" None of its {self.rejected:,} records could be stored; "
+                "the others are listed in the report."
+                if self.rejected > 1
+                else ""
+            )
+            raise IngestError(first.where, first.problem, (first.fix + more).strip())
         return {
+            "rejected": self.rejected,
+            "warnings": self.warnings,
+            "problems": [p.as_dict() for p in self.problems],
             "results": self.parsed["results"],
             "passed": self.parsed["passed"],
             "failed": self.parsed["failed"],
@@ -642,6 +723,13 @@ class Sink:
             "added": self.added["results"],
         }
 
+
+REJECTED_FIX = (
+    "The file's other records went in. Correct this one and ingest the file again: records "
+    "already stored are not added twice."
+)
+"""What to do about a rejected record when the check says nothing more precise (formats whose
+identity is the file's content as a whole, such as JUnit, set ``Sink.reject_fix``)."""
 
 _DEFAULT_TARGETS = {
     "hardware": "hardware",
@@ -665,7 +753,7 @@ def _series_from(identities: list[tuple]) -> pa.Table:
     for row in identities:
         for name, value in zip(columns, row, strict=True):
             columns[name].append(value)
-        kind, suite, name, model, hardware, device, batch, precision, extra = row[:9]
+        kind, suite, name, model, hardware, device, batch, precision, extra, file = row[:10]
         ids.append(
             series_id(
                 kind,
@@ -677,6 +765,7 @@ def _series_from(identities: list[tuple]) -> pa.Table:
                 batch,
                 precision,
                 dict(_extra_from_key(extra)),
+                file,
             )
         )
     return pa.table(
@@ -688,6 +777,76 @@ def _series_from(identities: list[tuple]) -> pa.Table:
             },
         }
     )
+
+
+LEGACY_TABLE = "legacy_series"
+"""Series stored before test identity included the file (``lib.schema``), whose history a file
+may continue: the first file that reports the same test takes the series' id."""
+
+
+def continue_legacy(cur: duckdb.DuckDBPyConnection, series_table: pa.Table) -> pa.Table:
+    """Give a test that now has a file the id of its series from before files were part of the
+    identity, when that series was unique (``LEGACY_TABLE``): the first file to report the test
+    takes it over (recorded there and in ``series.file``), and keeps it from then on.
+
+    Two files of one chunk that both want the same series show that its history mixed them:
+    neither takes it, and it is no longer offered. Series without a file are untouched (their
+    ids never changed). A store with nothing listed (every store made since) skips all this.
+    """
+    files = series_table["file"].to_pylist()
+    if not any(files):
+        return series_table
+    if not cur.execute(f"SELECT count(*) FROM {LEGACY_TABLE}").fetchall()[0][0]:  # noqa: S608
+        return series_table
+    columns = {name: series_table[name].to_pylist() for name in IDENTITY[:-1]}
+    wanted: dict[int, set[str]] = {}
+    legacy_ids: list[int | None] = []
+    for row, file in enumerate(files):
+        if file is None:
+            legacy_ids.append(None)
+            continue
+        kind, suite, name, model, hardware, device, batch, precision, extra = (
+            columns[c][row] for c in IDENTITY[:-1]
+        )
+        old = series_id(
+            kind,
+            suite,
+            name,
+            model,
+            hardware,
+            device,
+            batch,
+            precision,
+            dict(_extra_from_key(extra)),
+        )
+        legacy_ids.append(old)
+        wanted.setdefault(old, set()).add(file)
+    cur.register("_dtd_legacy", pa.table({"old": pa.array(list(wanted), pa.int64())}))
+    try:
+        found = cur.execute(
+            f"""SELECT l.series_id, l.file FROM {LEGACY_TABLE} AS l
+                WHERE l.series_id IN (SELECT old FROM _dtd_legacy)"""  # noqa: S608
+        ).fetchall()
+    finally:
+        cur.unregister("_dtd_legacy")
+    owner: dict[int, str] = {}
+    for old, file in found:
+        if file is not None:
+            owner[old] = file  # taken over before, by this file or another
+        elif len(wanted[old]) == 1:
+            owner[old] = next(iter(wanted[old]))
+            taken = f"UPDATE {LEGACY_TABLE} SET file = ? WHERE series_id = ?"  # noqa: S608
+            cur.execute(taken, [owner[old], old])
+            cur.execute("UPDATE series SET file = ? WHERE series_id = ?", [owner[old], old])
+        else:
+            cur.execute(f"DELETE FROM {LEGACY_TABLE} WHERE series_id = ?", [old])  # noqa: S608
+    if not owner:
+        return series_table
+    ids = series_table["series_id"].to_pylist()
+    for row, (old, file) in enumerate(zip(legacy_ids, files, strict=True)):
+        if old is not None and owner.get(old) == file:
+            ids[row] = old
+    return series_table.set_column(0, "series_id", pa.array(ids, pa.int64()))
 
 
 def _series_batch(series_table: pa.Table) -> pa.Table:

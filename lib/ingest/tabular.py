@@ -5,10 +5,11 @@ Rows never pass through Python, not even as Arrow: everything runs in the store'
 every column as text, ``read_parquet``, ``read_json``), parses and checks every value, computes
 the canonical columns, the wide metric columns and each row's id, and writes them into a
 temporary table; one aggregate over it says whether any row is bad or any id repeats (the
-queries that find the row run only then); ``Sink.add_relation`` then writes series, runs,
-workers, the new results and their metric values with SQL. The first bad value stops the file
-with its line (or row, or record) and column before anything is written; the driver's
-transaction then leaves the store as it was. Memory: DuckDB streams the file and spills the
+queries that find the rows run only then); ``Sink.add_relation`` then writes series, runs,
+workers, the new results and their metric values with SQL. A bad row (a bad value, a repeated
+result_id) is left out and listed with its line (or row, or record) and column, and the good rows
+go in; with ``IngestOptions.strict`` the first bad row stops the file before anything is
+written, and the driver's transaction leaves the store as it was. Memory: DuckDB streams the file and spills the
 temporary table to disk when it outgrows memory; nothing is held in Python.
 
 The columns, the accepted spellings and the mapping for foreign layouts are described for users
@@ -40,7 +41,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from lib.ingest.model import IngestError, MetricDef, Source
+from lib.ingest.model import MAX_LISTED, IngestError, MetricDef, Source
 from lib.ingest.options import IngestOptions
 from lib.ingest.sink import IDENTITY, Sink, repeat_id_sql, row_id_sql
 from lib.schema import DIRECTIONS, KINDS, STATUSES
@@ -229,6 +230,9 @@ class Plan:
     ts_unit: str | None = None
     checks: list[Check] = field(default_factory=list)
     """Checks beyond those every field gets (foreign layouts add their own)."""
+    early_checks: list[Check] = field(default_factory=list)
+    """Checks that come before every field's own, because their failure explains the others
+    (MLPerf: an unknown round is why a record has no time)."""
     kind_default: str | None = None
 
 
@@ -309,6 +313,9 @@ def _compile(
     f = plan.fields
     inner: dict[str, str] = {}
     checks: list[Check] = []
+    for index, early in enumerate(plan.early_checks):
+        inner[f"__e{index}"] = early.condition
+        checks.append(Check(f"__e{index}", early.label, early.problem, early.value_sql))
 
     def check(condition: str, column: Column, problem: str, with_value: bool = True) -> None:
         checks.append(Check(condition, column.label, problem, column.sql if with_value else None))
@@ -513,6 +520,13 @@ class Reader:
     portable: bool = False
     """The relation names nothing but files, so the store's own connection can read it; else
     (a database attached to the private connection) its rows are streamed over as Arrow."""
+    where_many: Callable[[list[int]], dict[int, str]] | None = None
+    """``where`` for several positions in one pass over the file (CSV, JSON Lines)."""
+
+    def places(self, positions: list[int]) -> dict[int, str]:
+        if self.where_many is not None:
+            return self.where_many(positions)
+        return {position: self.where(position) for position in positions}
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -589,13 +603,21 @@ def _write_rows(
 ) -> None:
     cur = sink.cur
     counts = "".join(f", count(__m{i})" for i in range(len(plan.metrics)))
-    rows, bad, distinct, first, last, *measured = cur.execute(
+    totals = (
         "SELECT count(*), count(__bad), count(DISTINCT result_id), min(rowid), max(rowid)"  # noqa: S608
         f"{counts} FROM {ROWS}"
-    ).fetchall()[0]
+    )
+    rows, bad, distinct, first, last, *measured = cur.execute(totals).fetchall()[0]
+    span = rows  # positions run from 0 to span - 1; rows left out keep the others' positions
     pos, between = _positions(cur, rows, first, last)
     if bad:
-        _raise_first_bad(con, cur, pos, checks, source, reader)
+        if sink.strict:
+            _raise_first_bad(con, cur, pos, checks, source, reader)
+        _reject_bad_rows(con, cur, pos, checks, source, reader, sink, bad)
+        if bad == rows:
+            return  # Sink.finish makes the first problem the file's error
+        cur.execute(f"DELETE FROM {ROWS} WHERE __bad IS NOT NULL")  # noqa: S608
+        rows, _, distinct, _, _, *measured = cur.execute(totals).fetchall()[0]
     if rows == 0:
         raise IngestError(
             f"{source.name} line 2" if reader.what == "CSV" else source.name,
@@ -604,7 +626,11 @@ def _write_rows(
             else "holds no results",
             "Add rows, or leave the file out.",
         )
-    repeats = distinct < rows and _number_repeats(con, cur, pos, plan, source, reader)
+    if distinct < rows:
+        dropped = _drop_repeated_ids(con, cur, pos, plan, source, reader, sink)
+        if dropped:
+            rows, _, distinct, _, _, *measured = cur.execute(totals).fetchall()[0]
+    repeats = distinct < rows and _number_repeats(cur, pos)
     _check_extras(cur, pos, plan, source)
     measured_metrics = [
         (index, metric)
@@ -617,8 +643,8 @@ def _write_rows(
     metrics = {metric.name: f"__m{index}" for index, metric in measured_metrics}
     size = max(options.chunk_size, CHUNK_ROWS)
     try:
-        for start in range(0, rows, size):
-            where = f" WHERE {between(start, start + size)}" if rows > size else ""
+        for start in range(0, span, size):
+            where = f" WHERE {between(start, start + size)}" if span > size else ""
             cur.execute(
                 f"CREATE OR REPLACE TEMP VIEW _dtd_view AS SELECT *, {derived} FROM {ROWS}{where}"  # noqa: S608
             )
@@ -730,6 +756,20 @@ def _positions(
     return "__pos", lambda a, b: f"__pos >= {a} AND __pos < {b}"
 
 
+def _problem(
+    con: duckdb.DuckDBPyConnection, reader: Reader, check: Check, position: int, value: Any = None
+) -> str:
+    """A failed check's message for the row at ``position``, with its raw value when it says
+    ``{value}`` (read again from the source unless given)."""
+    problem = check.problem
+    if "{value}" in problem:
+        if value is None and check.value_sql:
+            value = _value_at(con, reader, f"CAST({check.value_sql} AS VARCHAR)", position)
+        shown = repr(value if value is None or len(value) <= 80 else value[:77] + "...")
+        problem = problem.replace("{value}", shown)
+    return f"{check.label}: {problem}"
+
+
 def _raise_first_bad(
     con: duckdb.DuckDBPyConnection,
     cur: duckdb.DuckDBPyConnection,
@@ -741,61 +781,105 @@ def _raise_first_bad(
     position, index = cur.execute(
         f"SELECT min({pos}), arg_min(__bad, {pos}) FROM {ROWS} WHERE __bad IS NOT NULL"  # noqa: S608
     ).fetchall()[0]
-    check = checks[index]
-    problem = check.problem
-    if "{value}" in problem:
-        value = None
-        if check.value_sql:
-            value = _value_at(con, reader, f"CAST({check.value_sql} AS VARCHAR)", position)
-        shown = repr(value if value is None or len(value) <= 80 else value[:77] + "...")
-        problem = problem.replace("{value}", shown)
-    raise IngestError(f"{source.name} {reader.where(position)}", f"{check.label}: {problem}")
+    problem = _problem(con, reader, checks[index], position)
+    raise IngestError(f"{source.name} {reader.where(position)}", problem)
 
 
-def _number_repeats(
+def _reject_bad_rows(
+    con: duckdb.DuckDBPyConnection,
+    cur: duckdb.DuckDBPyConnection,
+    pos: str,
+    checks: list[Check],
+    source: Source,
+    reader: Reader,
+    sink: Sink,
+    bad: int,
+) -> None:
+    """List the first ``MAX_LISTED`` bad rows (place, column, value, problem) as the sink's
+    rejections and count the rest; the caller deletes them."""
+    found = cur.execute(
+        f"SELECT {pos}, __bad FROM {ROWS} WHERE __bad IS NOT NULL ORDER BY 1 LIMIT {MAX_LISTED}"  # noqa: S608
+    ).fetchall()
+    positions = [position for position, _ in found]
+    places = reader.places(positions)
+    values: dict[tuple[int, int], Any] = {}
+    for index in sorted({i for _, i in found}):
+        check = checks[index]
+        if "{value}" in check.problem and check.value_sql:
+            wanted = [position for position, i in found if i == index]
+            sql = f"CAST({check.value_sql} AS VARCHAR)"
+            for position, value in _values_at(con, reader, sql, wanted).items():
+                values[(position, index)] = value
+    for position, index in found:
+        problem = _problem(con, reader, checks[index], position, values.get((position, index)))
+        sink.reject(f"{source.name} {places[position]}", problem)
+    sink.count_rejected(bad - len(found))
+
+
+def _drop_repeated_ids(
     con: duckdb.DuckDBPyConnection,
     cur: duckdb.DuckDBPyConnection,
     pos: str,
     plan: Plan,
     source: Source,
     reader: Reader,
-) -> bool:
-    """Ids unique across the file: a repeated result_id is an error; identical rows (same
-    content) get ids of their own from their occurrence number (``repeat_id_sql``), so the
-    first copy keeps its id and a longer file adds only its new rows.
+    sink: Sink,
+) -> int:
+    """A result_id names one result: a row that repeats an earlier row's result_id is an error
+    (with ``strict``, the file's), otherwise left out and listed. Returns how many were left out.
+
+    Rows are compared by their result_id text, not the 64-bit id, so two different result_ids
+    that share an id are both kept (``_number_repeats`` gives the second its own).
+    """
+    if "result_id" not in plan.fields:
+        return 0
+    field = plan.fields["result_id"]
+    listed = cur.execute(
+        f"""SELECT {pos}, rowid FROM {ROWS} WHERE result_id IN (
+                SELECT result_id FROM {ROWS} GROUP BY result_id HAVING count(*) > 1)
+            ORDER BY 1"""  # noqa: S608
+    ).fetchall()
+    rowids = dict(listed)
+    texts = _values_at(con, reader, field.value(), list(rowids))
+    seen: dict[Any, int] = {}
+    repeated: list[tuple[int, int]] = []
+    for position in sorted(texts):
+        if texts[position] in seen:
+            repeated.append((position, seen[texts[position]]))
+        else:
+            seen[texts[position]] = position
+    if not repeated:
+        return 0
+    places = reader.places(sorted({p for pair in repeated[:MAX_LISTED] for p in pair}))
+    for position, first in repeated[:MAX_LISTED]:
+        sink.reject(
+            f"{source.name} {places[position]}",
+            f"{field.label}: repeats the result_id of {places[first]}",
+            "A result_id names one result: the first row with it went in, this one did not. "
+            "Give each result its own result_id.",
+        )
+    sink.count_rejected(len(repeated) - min(len(repeated), MAX_LISTED))
+    cur.register(
+        "_dtd_drop", pa.table({"r": pa.array([rowids[p] for p, _ in repeated], pa.int64())})
+    )
+    try:
+        cur.execute(f"DELETE FROM {ROWS} WHERE rowid IN (SELECT r FROM _dtd_drop)")  # noqa: S608
+    finally:
+        cur.unregister("_dtd_drop")
+    return len(repeated)
+
+
+def _number_repeats(cur: duckdb.DuckDBPyConnection, pos: str) -> bool:
+    """Identical rows (same content) get ids of their own from their occurrence number
+    (``repeat_id_sql``), so the first copy keeps its id and a longer file adds only its new
+    rows; so do two different result_ids that share a 64-bit id (``_drop_repeated_ids`` has
+    left out true repeats already).
 
     Returns whether ids still repeat (two different rows with one 64-bit hash: then one of
     them is kept).
     """
     repeated = f"""SELECT {pos} AS pos, rowid AS r, result_id FROM {ROWS} WHERE result_id IN (
                        SELECT result_id FROM {ROWS} GROUP BY result_id HAVING count(*) > 1)"""  # noqa: S608
-    if "result_id" in plan.fields:
-        field = plan.fields["result_id"]
-
-        def repeats(position: int, first: int) -> IngestError:
-            return IngestError(
-                f"{source.name} {reader.where(position)}",
-                f"{field.label}: repeats the result_id of {reader.where(first)}",
-                "A result_id names one result; remove the duplicate row.",
-            )
-
-        position, first = cur.execute(
-            f"""SELECT pos, first FROM (
-                    SELECT pos, min(pos) OVER (PARTITION BY result_id) AS first
-                    FROM ({repeated}))
-                WHERE pos > first ORDER BY pos LIMIT 1"""  # noqa: S608
-        ).fetchall()[0]
-        text = field.value()
-        if _value_at(con, reader, text, position) == _value_at(con, reader, text, first):
-            raise repeats(position, first)
-        # Two result_ids with one 64-bit id: compare the texts of all rows whose ids repeat.
-        listed = cur.execute(f"SELECT pos FROM ({repeated})").fetchall()  # noqa: S608
-        positions = [row[0] for row in listed]
-        seen: dict[Any, int] = {}
-        for position, value in sorted(_values_at(con, reader, text, positions).items()):
-            if value in seen:
-                raise repeats(position, seen[value])
-            seen[value] = position
     cur.execute(
         f"""UPDATE {ROWS} SET result_id = {repeat_id_sql("d.result_id", "d.n")}
             FROM (SELECT r, result_id,
@@ -914,6 +998,10 @@ def csv_reader(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Re
         line = csv_line(path, delimiter, pos)
         return f"line {line}" if line else f"row {pos + 1}"
 
+    def where_many(positions: list[int]) -> dict[int, str]:
+        lines = csv_lines(path, delimiter, positions)
+        return {p: f"line {lines[p]}" if p in lines else f"row {p + 1}" for p in positions}
+
     def explain(text: str) -> IngestError | None:
         if "Number of Columns" not in text:
             return None
@@ -926,7 +1014,7 @@ def csv_reader(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> Re
                 )
         return None
 
-    return Reader(relation, where, "CSV", explain, portable=True)
+    return Reader(relation, where, "CSV", explain, portable=True, where_many=where_many)
 
 
 def csv_line(path: Path, delimiter: str, pos: int) -> int | None:
@@ -935,6 +1023,34 @@ def csv_line(path: Path, delimiter: str, pos: int) -> int | None:
         if index == pos + 1:
             return line
     return None
+
+
+def csv_lines(path: Path, delimiter: str, positions: list[int]) -> dict[int, int]:
+    """``csv_line`` for several data rows in one pass (error path only)."""
+    wanted, found = set(positions), {}
+    last = max(wanted, default=-1)
+    for index, (line, _) in enumerate(_csv_records(path, delimiter)):
+        if index - 1 in wanted:
+            found[index - 1] = line
+        if index - 1 >= last:
+            break
+    return found
+
+
+def jsonl_lines(path: Path, positions: list[int]) -> dict[int, int]:
+    """``jsonl_line`` for several records in one pass (error path only)."""
+    wanted, found = set(positions), {}
+    last = max(wanted, default=-1)
+    with path.open("rb") as handle:
+        index = -1
+        for number, raw in enumerate(handle, start=1):
+            if raw.strip():
+                index += 1
+                if index in wanted:
+                    found[index] = number
+                if index >= last:
+                    break
+    return found
 
 
 def jsonl_line(path: Path, pos: int) -> int | None:
@@ -987,12 +1103,16 @@ def json_reader(con: duckdb.DuckDBPyConnection, path: Path, source: Source, line
             line = jsonl_line(path, pos)
             return f"line {line}" if line else f"record {pos + 1}"
 
-    else:
+        def where_many(positions: list[int]) -> dict[int, str]:
+            lines = jsonl_lines(path, positions)
+            return {p: f"line {lines[p]}" if p in lines else f"record {p + 1}" for p in positions}
 
-        def where(pos: int) -> str:
-            return f"record {pos + 1}"
+        return Reader(relation, where, what, portable=True, where_many=where_many)
 
-    return Reader(relation, where, what, portable=True)
+    def where_record(pos: int) -> str:
+        return f"record {pos + 1}"
+
+    return Reader(relation, where_record, what, portable=True)
 
 
 def parquet_reader(path: Path) -> Reader:

@@ -1,6 +1,12 @@
-"""The Data page's upload area: preview each file, ingest on request, result beside each file."""
+"""The Data page's upload area: preview each file, ingest on request, result beside each file.
+
+A file's result says what went in and, record by record, what was left out or stored with a
+stand-in (the report's ``problems``); "All or nothing" is ``dtd ingest --strict``.
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import streamlit as st
 
@@ -42,18 +48,53 @@ def render(store: Store, options: IngestOptions) -> None:
                     st.code(look.head or "(nothing to show)", language=None)
             report = done.get(key)
             if report is not None:
-                if report.status == "ok":
-                    st.success(
-                        f"Ingested: {report.results:,} results ({report.passed:,} passed, "
-                        f"{report.failed:,} failed, {report.errors:,} errors, {report.skipped:,} "
-                        f"skipped), {report.measurements:,} metric values, {report.added:,} new.",
-                        icon=":material/check_circle:",
-                    )
-                else:
-                    st.error(report.error, icon=":material/error:")
+                _show(report)
+    strict = st.checkbox(
+        "All or nothing",
+        key="ingest_strict",
+        help="A bad record, or one that needs a stand-in name or time, fails its whole file "
+        "(dtd ingest --strict). Otherwise bad records are left out and listed.",
+    )
     label = f"Ingest {len(ready)} file{'s' if len(ready) != 1 else ''}"
     if st.button(label, type="primary", disabled=not ready or store.read_only, key="ingest"):
+        chosen = replace(options, strict=strict)
         with st.spinner("Ingesting..."):
             for name, data, key in ready:
-                done[key] = ingest_bytes(store, name, data, options)
+                done[key] = ingest_bytes(store, name, data, chosen)
         st.rerun()
+
+
+SHOWN = 20
+"""Problems shown per file; the rest are counted."""
+
+
+def _show(report) -> None:
+    """What became of one file: its counts, then each record left out or kept with a stand-in."""
+    if report.status == "error":
+        st.error(report.error, icon=":material/error:")
+        return
+    counts = (
+        f"{report.results:,} results ({report.passed:,} passed, {report.failed:,} failed, "
+        f"{report.errors:,} errors, {report.skipped:,} skipped), {report.measurements:,} metric "
+        f"values, {report.added:,} new"
+    )
+    if report.status == "ok" and not report.warnings:
+        st.success(f"Ingested: {counts}.", icon=":material/check_circle:")
+        return
+    said = []
+    if report.rejected:
+        said.append(f"{report.rejected:,} records left out")
+    if report.warnings:
+        said.append(f"{report.warnings:,} stored with a stand-in")
+    lines = [
+        f"- **{'left out' if p['outcome'] == 'rejected' else 'kept'}**: "
+        f"{safe.md(p['where'])}: {safe.md(p['problem'])} {safe.md(p['fix'])}"
+        for p in report.problems[:SHOWN]
+    ]
+    more = report.rejected + report.warnings - len(lines)
+    if more > 0:
+        lines.append(f"- ... and {more:,} more (`dtd ingest --json` lists the first 100)")
+    st.warning(
+        f"Ingested: {counts}; {' and '.join(said)}:\n\n" + "\n".join(lines),
+        icon=":material/warning:",
+    )
