@@ -16,8 +16,11 @@ import contextlib
 import hmac
 import io
 import json
+import logging
+import re
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -33,17 +36,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from lib import events, health, performance, queries, regressions
+from lib import dimensions, events, health, performance, queries, regressions, validation
+from lib import openapi as document
 from lib.config import Settings, load_settings, read_secrets_files
 from lib.ingest import IngestOptions, ingest_bytes
 from lib.ingest import batch as json_batch
 from lib.ingest.driver import FileReport
+from lib.ingest.model import IngestError
 from lib.ingest.sink import Sink
 from lib.spec import QuerySpec, SpecError
 from lib.store import Store, StoreError, open_store
 
-API_VERSION = "1.0"
-MAX_PAGE_SIZE = 1000
+API_VERSION = document.API_VERSION
+MAX_PAGE_SIZE = document.MAX_PAGE_SIZE
+MAX_HEARTBEAT_BYTES = 1024 * 1024
+"""A heartbeat is a few hundred bytes; a larger body is refused (413) before it is read."""
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -158,18 +166,20 @@ class ApiState:
 
 # ----------------------------------------------------------------------------- parameters
 
+_WHOLE = re.compile(r"-?[0-9]{1,19}")
+
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.strip().lstrip("-").isdigit():
+    if not _WHOLE.fullmatch(raw.strip()):
         raise ApiError(
             400,
             f"{name}={raw!r} is not a whole number",
             {"parameter": name, "allowed": f"{low} to {high}"},
         )
-    value = int(raw)
+    value = int(raw.strip())
     if not low <= value <= high:
         raise ApiError(
             400,
@@ -205,7 +215,7 @@ def _spec(request: Request) -> QuerySpec:
         params.setdefault(key, []).extend(v for v in value.split(",") if v)
     days = request.query_params.get("days")
     if days:
-        count = _int(request, "days", 7, 1, 36500)
+        count = _int(request, "days", 7, 1, document.MAX_DAYS)
         today = _now().date()
         params.update(
             {"range": ["custom"], "from": [str(today - timedelta(days=count))], "to": [str(today)]}
@@ -255,6 +265,58 @@ def _paginate(
     }
 
 
+def _check_parameters(request: Request, path: str) -> None:
+    """Refuse parameters the path does not take: a typo must not return unfiltered data."""
+    known = document.known_parameters(path)
+    reads = request.method in ("GET", "HEAD") and path != "/openapi.json"
+    unknown = [
+        name
+        for name in request.query_params
+        if name not in known
+        and not (
+            reads and name.startswith(dimensions.EXTRA_PREFIX) and dimensions.is_wellformed(name)
+        )
+    ]
+    if unknown:
+        takes = ", ".join(known) if known else "no parameters"
+        if reads:
+            takes += f", and {dimensions.EXTRA_PREFIX}<key> for the store's extra dimensions"
+        raise ApiError(
+            400,
+            f"/api{path} does not take {', '.join(map(repr, unknown))}: it takes {takes}. "
+            "Check the spelling (see /api/openapi.json).",
+            {"unknown": unknown, "known": list(known)},
+        )
+
+
+def _check_extras(request: Request, store: Store) -> None:
+    """``extra.<key>`` filters name keys the store's series carry (else the answer is empty
+    for a reason the caller cannot see)."""
+    asked = [n for n in request.query_params if n.startswith(dimensions.EXTRA_PREFIX)]
+    if not asked:
+        return
+    with store.cursor() as cur:
+        keys = {dimensions.EXTRA_PREFIX + k for k in dimensions.extra_keys(cur)}
+    unknown = [n for n in asked if n not in keys]
+    if unknown:
+        raise ApiError(
+            400,
+            f"{', '.join(map(repr, unknown))}: no series in this store carries that extra "
+            f"dimension; known: {', '.join(sorted(keys)) or 'none'}.",
+            {"unknown": unknown, "known": sorted(keys)},
+        )
+
+
+def _json_body(body: bytes) -> Any:
+    """The decoded JSON body, or a 400 saying why not (too deep, not JSON, not UTF-8)."""
+    try:
+        return validation.parse_json(body)
+    except validation.TooDeep as exc:
+        raise ApiError(400, str(exc), {"max_depth": validation.MAX_DEPTH}) from None
+    except ValueError as exc:
+        raise ApiError(400, f"The body is not valid JSON ({exc}).") from None
+
+
 # ----------------------------------------------------------------------------- app
 
 
@@ -279,11 +341,12 @@ def create_api(state: ApiState | None = None) -> Starlette:
         if not hmac.compare_digest(given[7:].strip().encode(), token.encode()):
             raise ApiError(403, "The bearer token is not valid here.")
 
-    def endpoint(function: Callable[[Request], Any], write: bool = False) -> Callable:
-        """Auth, caching of GET answers, CSV on request, and errors in the one shape."""
+    def endpoint(function: Callable[[Request], Any], path: str) -> Callable:
+        """Auth, known parameters, caching of GET answers, CSV on request, errors in one shape."""
 
         def handle(request: Request) -> Response:
-            authorised(request, write)
+            authorised(request, False)
+            _check_parameters(request, path)
             wants_csv = request.query_params.get("format", "json")
             if wants_csv not in ("json", "csv"):
                 raise ApiError(
@@ -301,6 +364,7 @@ def create_api(state: ApiState | None = None) -> Starlette:
                 if cached is not None:
                     body, media, headers = cached
                     return Response(body, media_type=media, headers=headers)
+            _check_extras(request, store)
             data = function(request, store)
             if wants_csv == "csv":
                 table = data.get("items") if isinstance(data, dict) else data
@@ -360,15 +424,21 @@ def create_api(state: ApiState | None = None) -> Starlette:
         search = request.query_params.get("q", "").casefold()
         if search:
             frame = frame[frame["test"].str.casefold().str.contains(search, regex=False)]
-        wanted = request.query_params.get("state")
+        wanted = [v for raw in request.query_params.getlist("state") for v in raw.split(",") if v]
+        strange = sorted(set(wanted) - set(document.TEST_STATES))
+        if strange:
+            raise ApiError(
+                400,
+                f"state={', '.join(strange)} is not a test state; use "
+                f"{', '.join(document.TEST_STATES)}",
+                {"parameter": "state", "allowed": list(document.TEST_STATES)},
+            )
         if wanted:
-            frame = frame[frame["state"].isin(wanted.split(","))]
+            frame = frame[frame["state"].isin(wanted)]
         frame = frame.drop(columns=["recent_durations"]).assign(
             state_rank=frame["state"].map(health.STATE_ORDER)
         )
-        page = _paginate(
-            request, frame, state.settings, (*health.SORTABLE, "state_rank"), "state_rank"
-        )
+        page = _paginate(request, frame, state.settings, document.TEST_SORT, "state_rank")
         page["flagged_workers"] = list(sick)
         return page
 
@@ -378,12 +448,11 @@ def create_api(state: ApiState | None = None) -> Starlette:
             fleet = queries.workers(cur, now, spec.filter_values("hardware"))
             judged = health.worker_health(cur, spec, now)
         fleet = health.with_health(fleet, judged)
-        sortable = ("worker_id", "state", "hardware", "seconds_since_heartbeat", "failure_rate")
-        return _paginate(request, fleet, state.settings, sortable, "worker_id")
+        return _paginate(request, fleet, state.settings, document.WORKER_SORT, "worker_id")
 
     def regressions_list(request: Request, store: Store) -> dict:
         spec, now = _spec(request), _now()
-        kind = _choice(request, "kind", ("regression", "improvement", "all"), "all")
+        kind = _choice(request, "kind", document.CHANGE_KINDS, "all")
         kinds = ("regression", "improvement") if kind == "all" else (kind,)
         with store.cursor() as cur:
             frame = regressions.listing(
@@ -399,12 +468,12 @@ def create_api(state: ApiState | None = None) -> Starlette:
             request,
             frame,
             state.settings,
-            ("size", "changed_at", "change", "q_value", "severity"),
+            document.REGRESSION_SORT,
             "size",
             descending=True,
         )
 
-    def dimensions(request: Request, store: Store) -> Any:
+    def dimensions_list(request: Request, store: Store) -> Any:
         spec, now = _spec(request), _now()
         dimension = request.query_params.get("dimension")
         with store.cursor() as cur:
@@ -430,7 +499,7 @@ def create_api(state: ApiState | None = None) -> Starlette:
             metric = _metric(cur, request)
             info = performance.metric_info(cur, metric)
             if test_id:
-                if not test_id.lstrip("-").isdigit():
+                if not _WHOLE.fullmatch(test_id) or not -(2**63) <= int(test_id) < 2**63:
                     raise ApiError(
                         400,
                         f"test_id={test_id!r} is not a series id (a whole "
@@ -455,13 +524,16 @@ def create_api(state: ApiState | None = None) -> Starlette:
                 frame = performance.metric_over_time(cur, spec, now, metric, by)
         return {"items": frame, "metric": info, "total": len(frame)}
 
-    def openapi(request: Request, store: Store) -> dict:
-        return OPENAPI
+    def openapi(request: Request) -> Response:
+        authorised(request, False)
+        _check_parameters(request, "/openapi.json")
+        return JSONResponse(document.document())
 
     # ------------------------------------------------------------------ writes
 
     async def post_results(request: Request) -> Response:
         authorised(request, write=True)
+        _check_parameters(request, "/results")
         settings = state.settings
         limit = settings.max_ingest_mb * 1024 * 1024
         declared = request.headers.get("content-length")
@@ -494,11 +566,12 @@ def create_api(state: ApiState | None = None) -> Starlette:
         if len(body) > limit:
             raise ApiError(413, f"The request is {len(body):,} bytes; the limit is {limit:,}.")
         if kind in ("application/json", ""):
+            payload = _json_body(body)
             try:
-                payload = json.loads(body or b"null")
-            except ValueError as exc:
-                raise ApiError(400, f"The body is not valid JSON ({exc}).") from None
-            report = await asyncio.to_thread(_ingest_json, store, payload)
+                checked = validation.batch(payload)
+            except validation.Invalid as exc:
+                raise ApiError(422, f"Nothing was written: {exc}", exc.details()) from None
+            report = await asyncio.to_thread(_ingest_json, store, payload, checked)
             return _ingested([report])
         name = request.query_params.get("filename") or f"upload.{kind.split('/')[-1]}"
         report = await asyncio.to_thread(
@@ -506,17 +579,17 @@ def create_api(state: ApiState | None = None) -> Starlette:
         )
         return _ingested([report])
 
-    def _ingest_json(store: Store, payload: Any) -> FileReport:
+    def _ingest_json(store: Store, payload: Any, checked: validation.BatchIn) -> FileReport:
         report = FileReport("api", "json-batch")
         started = time.perf_counter()
         try:
             with store.transaction() as cur:
                 sink = Sink(cur, "api", "request")
-                json_batch.ingest(sink, payload, "request", _now())
+                json_batch.ingest(sink, payload, "request", _now(), checked)
                 counts = sink.finish()
             for key, value in counts.items():
                 setattr(report, key, value)
-        except Exception as exc:  # noqa: BLE001 - every problem becomes the report's error
+        except (IngestError, StoreError) as exc:  # anything else is ours: the 500 handler
             report.status, report.error = "error", str(exc)
         report.seconds = time.perf_counter() - started
         return report
@@ -541,10 +614,21 @@ def create_api(state: ApiState | None = None) -> Starlette:
 
     async def post_heartbeat(request: Request) -> Response:
         authorised(request, write=True)
+        _check_parameters(request, "/heartbeat")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_HEARTBEAT_BYTES:
+            raise ApiError(
+                413, f"A heartbeat is at most {MAX_HEARTBEAT_BYTES:,} bytes; this one is larger."
+            )
+        body = await request.body()
+        if len(body) > MAX_HEARTBEAT_BYTES:
+            raise ApiError(
+                413, f"A heartbeat is at most {MAX_HEARTBEAT_BYTES:,} bytes; this one is larger."
+            )
         try:
-            beat = json.loads(await request.body() or b"null")
-        except ValueError as exc:
-            raise ApiError(400, f"The body is not valid JSON ({exc}).") from None
+            beat = validation.check(validation.HeartbeatIn, _json_body(body))
+        except validation.Invalid as exc:
+            raise ApiError(422, f"Nothing was written: {exc}", exc.details()) from None
         data = await asyncio.to_thread(_heartbeat, state.store(), beat)
         return JSONResponse(envelope(data))
 
@@ -558,27 +642,52 @@ def create_api(state: ApiState | None = None) -> Starlette:
 
     def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-        message = (
-            f"No endpoint at {request.url.path}: see /api/openapi.json."
-            if exc.status_code == 404
-            else str(exc.detail)
+        kind = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "error"
         )
-        return JSONResponse(error_body(exc.status_code, kind, message), status_code=exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 404:
+            message = f"No endpoint at {request.url.path}: see /api/openapi.json."
+        elif exc.status_code == 405:
+            message = (
+                f"{request.method} is not allowed on {request.url.path}; it takes "
+                f"{headers.get('Allow', 'other methods')}."
+            )
+        else:
+            message = str(exc.detail)
+        return JSONResponse(
+            error_body(exc.status_code, kind, message), status_code=exc.status_code, headers=headers
+        )
 
     def on_crash(request: Request, exc: Exception) -> Response:
+        """Nothing of the exception reaches the caller: the log has it under a request id."""
+        request_id = uuid.uuid4().hex[:16]
+        log.error(
+            "internal error in %s %s (request id %s)",
+            request.method,
+            request.url.path,
+            request_id,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
         return JSONResponse(
-            error_body(500, "internal_error", f"{type(exc).__name__}: {exc}"), status_code=500
+            error_body(
+                500,
+                "internal_error",
+                f"internal error (request id {request_id}); the server log has the detail.",
+                {"request_id": request_id},
+            ),
+            status_code=500,
+            headers={"X-Request-Id": request_id},
         )
 
     routes = [
-        Route("/status", endpoint(status)),
-        Route("/tests", endpoint(tests)),
-        Route("/workers", endpoint(workers)),
-        Route("/regressions", endpoint(regressions_list)),
-        Route("/dimensions", endpoint(dimensions)),
-        Route("/performance", endpoint(performance_history)),
-        Route("/openapi.json", endpoint(openapi)),
+        Route("/status", endpoint(status, "/status")),
+        Route("/tests", endpoint(tests, "/tests")),
+        Route("/workers", endpoint(workers, "/workers")),
+        Route("/regressions", endpoint(regressions_list, "/regressions")),
+        Route("/dimensions", endpoint(dimensions_list, "/dimensions")),
+        Route("/performance", endpoint(performance_history, "/performance")),
+        Route("/openapi.json", openapi),
         Route("/results", post_results, methods=["POST"]),
         Route("/heartbeat", post_heartbeat, methods=["POST"]),
         WebSocketRoute("/ws", websocket_endpoint(state)),
@@ -595,45 +704,12 @@ def create_api(state: ApiState | None = None) -> Starlette:
     return app
 
 
-HEARTBEAT_FIELDS = ("cpu_percent", "memory_percent", "gpu_percent", "power_watts")
-
-
-def _heartbeat(store: Store, beat: Any) -> dict:
+def _heartbeat(store: Store, beat: validation.HeartbeatIn) -> dict:
     """Record a worker's heartbeat (registering the worker on its first one)."""
-    if not isinstance(beat, dict):
-        raise ApiError(400, "A heartbeat is a JSON object with at least worker_id.")
-    worker = beat.get("worker_id")
-    if not isinstance(worker, str) or not worker.strip():
-        raise ApiError(422, "worker_id is missing", {"field": "worker_id"})
-    values = []
-    for field in HEARTBEAT_FIELDS:
-        value = beat.get(field)
-        if value is not None and (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not np.isfinite(value)
-            or value < 0
-        ):
-            raise ApiError(422, f"{field}={value!r} is not a finite number >= 0", {"field": field})
-        values.append(value)
-    interval = beat.get("heartbeat_interval_s", 30)
-    if (
-        isinstance(interval, bool)
-        or not isinstance(interval, int | float)
-        or not 0 < interval <= 86400
-    ):
-        raise ApiError(
-            422,
-            f"heartbeat_interval_s={interval!r} must be between 0 and 86400",
-            {"field": "heartbeat_interval_s"},
-        )
-    task = beat.get("current_task")
-    if task is not None and not isinstance(task, str):
-        raise ApiError(422, "current_task must be text or null", {"field": "current_task"})
     now = _now()
     with store.transaction() as cur:
         known = cur.execute(
-            "SELECT count(*) FROM workers WHERE worker_id = ?", [worker]
+            "SELECT count(*) FROM workers WHERE worker_id = ?", [beat.worker_id]
         ).fetchall()[0][0]
         if known:
             cur.execute(
@@ -642,31 +718,40 @@ def _heartbeat(store: Store, beat: Any) -> dict:
                           os = coalesce(?, os), heartbeat_interval_s = ?
                    WHERE worker_id = ?""",
                 [
-                    beat.get("hostname"),
-                    beat.get("hardware"),
-                    beat.get("device"),
-                    beat.get("os"),
-                    float(interval),
-                    worker,
+                    beat.hostname,
+                    beat.hardware,
+                    beat.device,
+                    beat.os,
+                    beat.heartbeat_interval_s,
+                    beat.worker_id,
                 ],
             )
         else:
             cur.execute(
                 "INSERT INTO workers VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    worker,
-                    beat.get("hostname") or worker,
-                    beat.get("hardware"),
-                    beat.get("device"),
-                    beat.get("os"),
-                    float(interval),
+                    beat.worker_id,
+                    beat.hostname or beat.worker_id,
+                    beat.hardware,
+                    beat.device,
+                    beat.os,
+                    beat.heartbeat_interval_s,
                     now,
                 ],
             )
         cur.execute(
-            "INSERT INTO heartbeats VALUES (?, ?, ?, ?, ?, ?, ?)", [worker, now, *values, task]
+            "INSERT INTO heartbeats VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                beat.worker_id,
+                now,
+                beat.cpu_percent,
+                beat.memory_percent,
+                beat.gpu_percent,
+                beat.power_watts,
+                beat.current_task,
+            ],
         )
-    return {"worker_id": worker, "received_at": now.isoformat(), "registered": not known}
+    return {"worker_id": beat.worker_id, "received_at": now.isoformat(), "registered": not known}
 
 
 def websocket_endpoint(state: ApiState) -> Callable:
@@ -695,9 +780,10 @@ def websocket_endpoint(state: ApiState) -> Callable:
                 if receiving in done:
                     text = receiving.result()
                     try:
-                        kind = json.loads(text).get("type") if text.startswith("{") else text
+                        message = validation.parse_json(text) if text.startswith("{") else None
                     except ValueError:
-                        kind = text
+                        message = None
+                    kind = message.get("type") if isinstance(message, dict) else text
                     if str(kind).strip().lower() == "ping":
                         await socket.send_json({"type": "pong", "timestamp": events.now_iso()})
                 else:
@@ -710,138 +796,3 @@ def websocket_endpoint(state: ApiState) -> Callable:
                 await socket.close()
 
     return endpoint
-
-
-def _parameter(name: str, description: str, kind: str = "string", repeat: bool = False) -> dict:
-    schema: dict = {"type": kind}
-    if repeat:
-        schema = {"type": "array", "items": {"type": kind}}
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-        **({"explode": True} if repeat else {}),
-    }
-
-
-_FILTERS = [
-    _parameter("range", "1h, 6h, 24h, 7d, 30d, 90d, all or custom (then from and to)"),
-    _parameter("from", "first day of a custom range, YYYY-MM-DD (UTC)"),
-    _parameter("to", "last day of a custom range, YYYY-MM-DD (UTC)"),
-    _parameter("days", "the last N days (the seed's parameter)", "integer"),
-    *[
-        _parameter(d, f"only these {d} values (repeat or comma-separate)", repeat=True)
-        for d in ("hardware", "model", "batch_size", "precision")
-    ],
-]
-_PAGING = [
-    _parameter("page", "page number, from 1", "integer"),
-    _parameter(
-        "page_size", f"rows per page, 1 to {MAX_PAGE_SIZE} (default max_items_per_page)", "integer"
-    ),
-    _parameter("sort_by", "column to sort by"),
-    _parameter("sort_order", "asc or desc"),
-    _parameter("format", "json (default) or csv"),
-]
-
-
-def _get(summary: str, parameters: list[dict]) -> dict:
-    return {
-        "get": {
-            "summary": summary,
-            "parameters": parameters,
-            "responses": {
-                "200": {"description": "the envelope with data"},
-                "400": {"description": "a bad parameter"},
-            },
-        }
-    }
-
-
-OPENAPI = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "Distributed Testing Dashboard API",
-        "version": API_VERSION,
-        "description": "Every answer: {status, timestamp, data, api_version}. Errors: "
-        "{status: error, timestamp, error: {code, type, message, details}, api_version}.",
-    },
-    "paths": {
-        "/api/status": _get("Totals, the window's counts by status, workers by state", _FILTERS),
-        "/api/tests": _get(
-            "Tests with health, flaky and broken flags (paged)",
-            [
-                *_FILTERS,
-                *_PAGING,
-                _parameter("q", "search in test names"),
-                _parameter("state", "broken, flaky, failing, recovered, passing"),
-            ],
-        ),
-        "/api/workers": _get(
-            "Workers with liveness and failure rate against peers (paged)", [*_FILTERS, *_PAGING]
-        ),
-        "/api/regressions": _get(
-            "Detected regressions and improvements (paged)",
-            [
-                *_FILTERS,
-                *_PAGING,
-                _parameter("significant_only", "true: BH q < 0.05 only"),
-                _parameter("kind", "regression, improvement or all"),
-                _parameter("include_unstable", "true: unstable series too"),
-            ],
-        ),
-        "/api/dimensions": _get(
-            "Dimensions and their values, or a metric per dimension value",
-            [
-                *_FILTERS,
-                _parameter("dimension", "e.g. hardware"),
-                _parameter("metric", "metric name"),
-                _parameter("format", "json or csv"),
-            ],
-        ),
-        "/api/performance": _get(
-            "A metric over time, per series (test_id) or per group",
-            [
-                *_FILTERS,
-                _parameter("test_id", "series id from /api/tests"),
-                _parameter("metric", "metric name"),
-                _parameter("by", "a dimension to group by"),
-                _parameter("format", "json or csv"),
-            ],
-        ),
-        "/api/results": {
-            "post": {
-                "summary": "Add results: a JSON batch, or a report file (multipart 'file', or the "
-                "raw body with its content type); needs Authorization: Bearer <token>",
-                "requestBody": {
-                    "content": {
-                        "application/json": {"schema": {"type": "object"}},
-                        "multipart/form-data": {"schema": {"type": "object"}},
-                        "application/xml": {"schema": {"type": "string"}},
-                        "text/csv": {"schema": {"type": "string"}},
-                    }
-                },
-                "responses": {
-                    "201": {"description": "ingested, some new"},
-                    "200": {"description": "ingested, nothing new (idempotent)"},
-                    "401": {"description": "no token"},
-                    "403": {"description": "bad token"},
-                    "413": {"description": "too large"},
-                    "422": {"description": "invalid results, nothing written"},
-                },
-            }
-        },
-        "/api/heartbeat": {
-            "post": {
-                "summary": "A worker's heartbeat: worker_id, resource use, current task",
-                "responses": {
-                    "200": {"description": "recorded"},
-                    "422": {"description": "invalid"},
-                },
-            }
-        },
-        "/api/openapi.json": _get("This document", []),
-    },
-}

@@ -54,15 +54,26 @@ class QuerySpec:
             problems.append(f"range={self.range!r} is not one of {', '.join(RANGE_CHOICES)}")
         if self.range == CUSTOM and (self.start is None or self.end is None):
             problems.append("range=custom needs both from=YYYY-MM-DD and to=YYYY-MM-DD")
+        for name, day in (("from", self.start), ("to", self.end)):
+            if day is not None and not 1970 <= day.year <= 2199:
+                problems.append(f"{name}={day} is outside the years 1970 to 2199")
         if self.start and self.end and self.start > self.end:
             problems.append(f"from={self.start} is after to={self.end}")
         for dimension, values in self.filters:
             if not is_wellformed(dimension):
                 problems.append(f"{dimension!r} is not a filterable dimension")
             if dimension in INTEGER_FILTERS:
-                bad = [v for v in values if not _INTEGER.fullmatch(str(v))]
+                bad = [
+                    v
+                    for v in values
+                    if not _INTEGER.fullmatch(str(v))
+                    or len(str(v)) > 11
+                    or not -(2**31) < int(v) < 2**31
+                ]
                 if bad:
-                    problems.append(f"{dimension} takes whole numbers, got {', '.join(bad)}")
+                    problems.append(
+                        f"{dimension} takes whole numbers (32-bit), got {', '.join(bad)}"
+                    )
         if problems:
             raise SpecError("; ".join(problems) + ".")
 
@@ -180,4 +191,4 @@ class QuerySpec:
 
 def _natural(value: str) -> tuple[int, int | str]:
     """Numbers in numeric order, before words in alphabetical order."""
-    return (0, int(value)) if _INTEGER.fullmatch(value) else (1, value)
+    return (0, int(value)) if _INTEGER.fullmatch(value) and len(value) < 19 else (1, value)
