@@ -42,7 +42,7 @@ st.caption(
     "seed framework's benchmark database. Each file goes in completely or not at all; the same "
     "file twice adds nothing. From a script: `dtd ingest PATH...`."
 )
-uploads.render(store, context.ingest_options(settings))
+uploads.render(store, context.ingest_options(settings), settings)
 
 st.subheader("Metrics")
 st.caption("Direction is stored, never guessed: it decides what counts as a regression.")

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.ingest.inbox import Inbox, watch
@@ -222,3 +223,57 @@ def test_inbox_reads_through_the_opened_descriptor(empty_store, tmp_path: Path) 
     with empty_store.cursor() as cur:
         names = sorted(r[0] for r in cur.execute("SELECT name FROM series").fetchall())
     assert names == ["dropped", "root:x:0:0:dropped"]
+
+
+def _data_page(monkeypatch, db: Path, **env: str) -> AppTest:
+    open_store(db)
+    monkeypatch.setenv("DTD_DB", str(db))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/9_Data.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_upload_area_is_behind_the_write_token_once_one_is_configured(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """Issue 18, finding 5: the upload area wrote with no token while the API needed one."""
+    db = tmp_path / "upload.duckdb"
+    at = _data_page(monkeypatch, db, DTD_API_TOKEN="s3cret-write-token")
+    assert at.get("file_uploader") == []  # nothing to drive before signing in
+    assert any("needs the server's write token" in i.value for i in at.info)
+    at.text_input(key="upload_token").set_value("guess")  # submitted with the form
+    at.button[0].click().run()  # the form's submit button
+    assert any("not the write token" in e.value for e in at.error)
+    assert at.get("file_uploader") == []
+    at.text_input(key="upload_token").set_value("s3cret-write-token")
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.file_uploader(key="uploads").set_value([("good.xml", GOOD, "text/xml")]).run()
+    at.button(key="ingest").click().run()
+    assert any("7 new" in s.value for s in at.success)
+    store = open_store(db)
+    assert table_counts(store)["results"] == 7
+    release(db)
+
+
+def test_upload_area_can_be_turned_off(monkeypatch, tmp_path: Path) -> None:
+    db = tmp_path / "upload.duckdb"
+    at = _data_page(monkeypatch, db, DTD_UPLOADS="off")
+    assert at.get("file_uploader") == [] and at.get("text_input") == []
+    assert any("Uploads are turned off" in i.value for i in at.info)
+    assert table_counts(open_store(db))["results"] == 0
+    release(db)
+
+
+def test_upload_policy_setting_is_checked(monkeypatch, tmp_path: Path) -> None:
+    from lib.config import ConfigError, load_settings
+
+    assert load_settings(env={}).upload_policy == "on"  # the local demo
+    assert load_settings(env={"DTD_API_TOKEN": "t"}).upload_policy == "token"
+    assert load_settings(env={"DTD_API_TOKEN": "t", "DTD_UPLOADS": "on"}).upload_policy == "on"
+    with pytest.raises(ConfigError, match="uploads must be one of auto, on, token, off"):
+        load_settings(env={"DTD_UPLOADS": "maybe"})
