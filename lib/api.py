@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -209,10 +209,13 @@ def _flag(request: Request, name: str) -> bool:
     raise ApiError(400, f"{name}={raw!r} is not true or false", {"parameter": name})
 
 
-def _spec(request: Request) -> QuerySpec:
+def _spec(request: Request, own: tuple[str, ...] = ()) -> QuerySpec:
+    """The query spec of the link parameters; ``own`` names the endpoint's parameters that
+    share a name with a dimension (``kind`` of /api/regressions), which are not filters."""
     params: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
-        params.setdefault(key, []).extend(v for v in value.split(",") if v)
+        if key not in own:
+            params.setdefault(key, []).extend(v for v in value.split(",") if v)
     days = request.query_params.get("days")
     if days:
         count = _int(request, "days", 7, 1, document.MAX_DAYS)
@@ -220,6 +223,14 @@ def _spec(request: Request) -> QuerySpec:
         params.update(
             {"range": ["custom"], "from": [str(today - timedelta(days=count))], "to": [str(today)]}
         )
+    for name in ("from", "to"):  # applied with range=custom only, but never malformed
+        for value in request.query_params.getlist(name):
+            try:
+                date.fromisoformat(value.strip())
+            except ValueError:
+                raise ApiError(
+                    400, f"{name}={value!r} is not a date like 2026-01-31", {"parameter": name}
+                ) from None
     try:
         return QuerySpec.from_params(params)
     except SpecError as exc:
@@ -277,6 +288,13 @@ def _check_parameters(request: Request, path: str) -> None:
             reads and name.startswith(dimensions.EXTRA_PREFIX) and dimensions.is_wellformed(name)
         )
     ]
+    for name, value in request.query_params.multi_items():
+        if not value.strip() and document.takes_no_empty(path, name):
+            raise ApiError(
+                400,
+                f"{name}= is empty: give a value, or leave {name} out for its default.",
+                {"parameter": name},
+            )
     if unknown:
         takes = ", ".join(known) if known else "no parameters"
         if reads:
@@ -451,7 +469,7 @@ def create_api(state: ApiState | None = None) -> Starlette:
         return _paginate(request, fleet, state.settings, document.WORKER_SORT, "worker_id")
 
     def regressions_list(request: Request, store: Store) -> dict:
-        spec, now = _spec(request), _now()
+        spec, now = _spec(request, own=("kind",)), _now()
         kind = _choice(request, "kind", document.CHANGE_KINDS, "all")
         kinds = ("regression", "improvement") if kind == "all" else (kind,)
         with store.cursor() as cur:
@@ -534,6 +552,12 @@ def create_api(state: ApiState | None = None) -> Starlette:
     async def post_results(request: Request) -> Response:
         authorised(request, write=True)
         _check_parameters(request, "/results")
+        if len(request.query_params.get("filename", "")) > document.MAX_FILENAME:
+            raise ApiError(
+                400,
+                f"filename is longer than {document.MAX_FILENAME} characters.",
+                {"parameter": "filename"},
+            )
         settings = state.settings
         limit = settings.max_ingest_mb * 1024 * 1024
         declared = request.headers.get("content-length")
@@ -573,7 +597,7 @@ def create_api(state: ApiState | None = None) -> Starlette:
                 raise ApiError(422, f"Nothing was written: {exc}", exc.details()) from None
             report = await asyncio.to_thread(_ingest_json, store, payload, checked)
             return _ingested([report])
-        name = request.query_params.get("filename") or f"upload.{kind.split('/')[-1]}"
+        name = request.query_params.get("filename") or f"upload.{kind.split('/')[-1][:20]}"
         report = await asyncio.to_thread(
             ingest_bytes, store, name, body, IngestOptions(max_bytes=limit)
         )

@@ -18,6 +18,7 @@ from lib.spec import RANGE_CHOICES
 API_VERSION = "1.0"
 MAX_PAGE_SIZE = 1000
 MAX_DAYS = 36500
+MAX_FILENAME = 255
 
 TEST_SORT = (*health.SORTABLE, "state_rank")
 WORKER_SORT = ("worker_id", "state", "hardware", "seconds_since_heartbeat", "failure_rate")
@@ -55,7 +56,9 @@ _FILTERS = [
         _param(
             name,
             f"only these {name} values (repeat the parameter, or separate with commas)",
-            {"type": "integer"} if name == "batch_size" else _TEXT,
+            {"type": "integer", "minimum": -(2**31) + 1, "maximum": 2**31 - 1}
+            if name == "batch_size"
+            else _TEXT,
             repeat=True,
         )
         for name in BUILTIN
@@ -89,7 +92,7 @@ PARAMETERS: dict[str, list[dict]] = {
     ],
     "/workers": [*_FILTERS, *_paging(WORKER_SORT)],
     "/regressions": [
-        *_FILTERS,
+        *[p for p in _FILTERS if p["name"] != "kind"],  # kind: the change's, below
         *_paging(REGRESSION_SORT),
         _param("significant_only", "true: BH q < 0.05 only", _FLAG),
         _param("kind", "regression, improvement or all", {"enum": list(CHANGE_KINDS)}),
@@ -103,7 +106,11 @@ PARAMETERS: dict[str, list[dict]] = {
     ],
     "/performance": [
         *_FILTERS,
-        _param("test_id", "series id from /api/tests", {"type": "integer"}),
+        _param(
+            "test_id",
+            "series id from /api/tests",
+            {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+        ),
         _param("metric", "metric name (default: the pages' preferred metric)", _TEXT),
         _param("by", "a dimension to group by, or series", _TEXT),
         _FORMAT,
@@ -113,7 +120,7 @@ PARAMETERS: dict[str, list[dict]] = {
         _param(
             "filename",
             "name of a raw report body, for messages and format detection",
-            {"type": "string", "maxLength": 255},
+            {"type": "string", "maxLength": MAX_FILENAME},
         )
     ],
     "/heartbeat": [],
@@ -124,6 +131,16 @@ takes ``extra.<key>`` for each extra dimension key the store holds."""
 
 def known_parameters(path: str) -> tuple[str, ...]:
     return tuple(p["name"] for p in PARAMETERS.get(path, ()))
+
+
+def takes_no_empty(path: str, name: str) -> bool:
+    """Whether an empty value is a mistake: everything but free text (a number, a choice, a
+    flag, a date)."""
+    for param in PARAMETERS.get(path, ()):
+        if param["name"] == name:
+            schema = param["schema"].get("items", param["schema"])
+            return schema.get("type") != "string" or "format" in schema or "enum" in schema
+    return False
 
 
 # ----------------------------------------------------------------------------- responses

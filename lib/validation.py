@@ -455,8 +455,13 @@ def _inline(node: Any, defs: dict) -> Any:
 
 
 def _clean(node: Any) -> Any:
+    """No titles; a dict whose keys follow a pattern takes no other keys (pydantic writes
+    patternProperties, which alone would let any key through)."""
     if isinstance(node, dict):
-        return {k: _clean(v) for k, v in node.items() if k != "title"}
+        out = {k: _clean(v) for k, v in node.items() if k != "title"}
+        if "patternProperties" in out:
+            out.setdefault("additionalProperties", False)
+        return out
     if isinstance(node, list):
         return [_clean(v) for v in node]
     return node
