@@ -44,7 +44,7 @@ from lib.ingest import batch as json_batch
 from lib.ingest.driver import FileReport
 from lib.ingest.model import IngestError
 from lib.ingest.sink import Sink
-from lib.spec import QuerySpec, SpecError
+from lib.spec import DEFAULT_RANGE, RANGE_CHOICES, QuerySpec, SpecError
 from lib.store import Store, StoreError, open_store
 
 API_VERSION = document.API_VERSION
@@ -216,6 +216,7 @@ def _spec(request: Request, own: tuple[str, ...] = ()) -> QuerySpec:
     for key, value in request.query_params.multi_items():
         if key not in own:
             params.setdefault(key, []).extend(v for v in value.split(",") if v)
+    _choice(request, "range", RANGE_CHOICES, DEFAULT_RANGE)  # checked even when days wins
     days = request.query_params.get("days")
     if days:
         count = _int(request, "days", 7, 1, document.MAX_DAYS)

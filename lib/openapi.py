@@ -43,7 +43,9 @@ def _param(name: str, description: str, schema: dict, repeat: bool = False) -> d
 _TEXT = {"type": "string"}
 _FILTERS = [
     _param(
-        "range", "time range up to now, or custom (then from and to)", {"enum": list(RANGE_CHOICES)}
+        "range",
+        "time range up to now, or custom (then from and to)",
+        {"type": "string", "enum": list(RANGE_CHOICES)},
     ),
     _param("from", "first day of a custom range (UTC)", {"type": "string", "format": "date"}),
     _param("to", "last day of a custom range (UTC)", {"type": "string", "format": "date"}),
@@ -64,7 +66,9 @@ _FILTERS = [
         for name in BUILTIN
     ],
 ]
-_FORMAT = _param("format", "json (the envelope) or csv (the table)", {"enum": ["json", "csv"]})
+_FORMAT = _param(
+    "format", "json (the envelope) or csv (the table)", {"type": "string", "enum": ["json", "csv"]}
+)
 
 
 def _paging(sortable: tuple[str, ...]) -> list[dict]:
@@ -75,8 +79,8 @@ def _paging(sortable: tuple[str, ...]) -> list[dict]:
             "rows per page (default max_items_per_page)",
             {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
         ),
-        _param("sort_by", "column to sort by", {"enum": list(sortable)}),
-        _param("sort_order", "asc or desc", {"enum": ["asc", "desc"]}),
+        _param("sort_by", "column to sort by", {"type": "string", "enum": list(sortable)}),
+        _param("sort_order", "asc or desc", {"type": "string", "enum": ["asc", "desc"]}),
         _FORMAT,
     ]
 
@@ -88,14 +92,21 @@ PARAMETERS: dict[str, list[dict]] = {
         *_FILTERS,
         *_paging(TEST_SORT),
         _param("q", "search in test names", _TEXT),
-        _param("state", "only tests in these states", {"enum": list(TEST_STATES)}, repeat=True),
+        _param(
+            "state",
+            "only tests in these states",
+            {"type": "string", "enum": list(TEST_STATES)},
+            repeat=True,
+        ),
     ],
     "/workers": [*_FILTERS, *_paging(WORKER_SORT)],
     "/regressions": [
         *[p for p in _FILTERS if p["name"] != "kind"],  # kind: the change's, below
         *_paging(REGRESSION_SORT),
         _param("significant_only", "true: BH q < 0.05 only", _FLAG),
-        _param("kind", "regression, improvement or all", {"enum": list(CHANGE_KINDS)}),
+        _param(
+            "kind", "regression, improvement or all", {"type": "string", "enum": list(CHANGE_KINDS)}
+        ),
         _param("include_unstable", "true: unstable series too", _FLAG),
     ],
     "/dimensions": [
