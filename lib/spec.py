@@ -63,16 +63,18 @@ class QuerySpec:
             if not is_wellformed(dimension):
                 problems.append(f"{dimension!r} is not a filterable dimension")
             if dimension in INTEGER_FILTERS:
-                bad = [
+                bad = [v for v in values if not _INTEGER.fullmatch(str(v))]
+                if bad:
+                    problems.append(f"{dimension} takes whole numbers, got {', '.join(bad)}")
+                huge = [
                     v
                     for v in values
-                    if not _INTEGER.fullmatch(str(v))
-                    or len(str(v)) > 11
-                    or not -(2**31) < int(v) < 2**31
+                    if v not in bad and (len(str(v)) > 11 or not -(2**31) < int(v) < 2**31)
                 ]
-                if bad:
+                if huge:
                     problems.append(
-                        f"{dimension} takes whole numbers (32-bit), got {', '.join(bad)}"
+                        f"{dimension} takes values between -2,147,483,647 and 2,147,483,647, "
+                        f"got {', '.join(huge)}"
                     )
         if problems:
             raise SpecError("; ".join(problems) + ".")
