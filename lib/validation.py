@@ -305,10 +305,8 @@ def _where(loc: tuple, prefix: str) -> str:
     return out
 
 
-_KNOWN: dict[type[BaseModel], str] = {}
-
-
-def _problem(error: dict, model: type[BaseModel]) -> str:
+def _problem(error: dict) -> str:
+    """One pydantic error said for people."""
     kind, given = error["type"], error.get("input")
     if kind == "missing":
         return "is missing"
@@ -347,7 +345,7 @@ def _problems(exc: ValidationError, model: type[BaseModel], prefix: str) -> list
         if error["type"] == "string_pattern_mismatch" and len(loc) >= 2 and loc[-1] == "[key]":
             loc = loc[:-1]
         loc = tuple(p for p in loc if p != "[key]")
-        problem = _problem(error, model)
+        problem = _problem(error)
         if error["type"] == "extra_forbidden":
             fields = sorted(_fields_at(model, loc[:-1]))
             problem += f"; known: {', '.join(fields)}" if fields else ""
