@@ -16,11 +16,14 @@ import contextlib
 import hmac
 import io
 import json
+import logging
+import re
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -33,18 +36,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from lib import events, health, performance, queries, regressions
+from lib import dimensions, events, health, performance, queries, regressions, validation
+from lib import openapi as document
 from lib.config import Settings, load_settings, read_secrets_files
 from lib.ingest import IngestOptions, ingest_bytes
 from lib.ingest import batch as json_batch
 from lib.ingest.driver import FileReport
 from lib.ingest.driver import fill as fill_report
+from lib.ingest.model import IngestError
 from lib.ingest.sink import Sink
-from lib.spec import QuerySpec, SpecError
+from lib.spec import DEFAULT_RANGE, RANGE_CHOICES, QuerySpec, SpecError
 from lib.store import Store, StoreError, open_store
 
-API_VERSION = "1.0"
-MAX_PAGE_SIZE = 1000
+API_VERSION = document.API_VERSION
+MAX_PAGE_SIZE = document.MAX_PAGE_SIZE
+MAX_HEARTBEAT_BYTES = 1024 * 1024
+"""A heartbeat is a few hundred bytes; a larger body is refused (413) before it is read."""
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -159,18 +167,20 @@ class ApiState:
 
 # ----------------------------------------------------------------------------- parameters
 
+_WHOLE = re.compile(r"-?[0-9]{1,19}")
+
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.strip().lstrip("-").isdigit():
+    if not _WHOLE.fullmatch(raw.strip()):
         raise ApiError(
             400,
             f"{name}={raw!r} is not a whole number",
             {"parameter": name, "allowed": f"{low} to {high}"},
         )
-    value = int(raw)
+    value = int(raw.strip())
     if not low <= value <= high:
         raise ApiError(
             400,
@@ -200,17 +210,29 @@ def _flag(request: Request, name: str) -> bool:
     raise ApiError(400, f"{name}={raw!r} is not true or false", {"parameter": name})
 
 
-def _spec(request: Request) -> QuerySpec:
+def _spec(request: Request, own: tuple[str, ...] = ()) -> QuerySpec:
+    """The query spec of the link parameters; ``own`` names the endpoint's parameters that
+    share a name with a dimension (``kind`` of /api/regressions), which are not filters."""
     params: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
-        params.setdefault(key, []).extend(v for v in value.split(",") if v)
+        if key not in own:
+            params.setdefault(key, []).extend(v for v in value.split(",") if v)
+    _choice(request, "range", RANGE_CHOICES, DEFAULT_RANGE)  # checked even when days wins
     days = request.query_params.get("days")
     if days:
-        count = _int(request, "days", 7, 1, 36500)
+        count = _int(request, "days", 7, 1, document.MAX_DAYS)
         today = _now().date()
         params.update(
             {"range": ["custom"], "from": [str(today - timedelta(days=count))], "to": [str(today)]}
         )
+    for name in ("from", "to"):  # applied with range=custom only, but never malformed
+        for value in request.query_params.getlist(name):
+            try:
+                date.fromisoformat(value.strip())
+            except ValueError:
+                raise ApiError(
+                    400, f"{name}={value!r} is not a date like 2026-01-31", {"parameter": name}
+                ) from None
     try:
         return QuerySpec.from_params(params)
     except SpecError as exc:
@@ -256,6 +278,65 @@ def _paginate(
     }
 
 
+def _check_parameters(request: Request, path: str) -> None:
+    """Refuse parameters the path does not take: a typo must not return unfiltered data."""
+    known = document.known_parameters(path)
+    reads = request.method in ("GET", "HEAD") and path != "/openapi.json"
+    unknown = [
+        name
+        for name in request.query_params
+        if name not in known
+        and not (
+            reads and name.startswith(dimensions.EXTRA_PREFIX) and dimensions.is_wellformed(name)
+        )
+    ]
+    for name, value in request.query_params.multi_items():
+        if not value.strip() and document.takes_no_empty(path, name):
+            raise ApiError(
+                400,
+                f"{name}= is empty: give a value, or leave {name} out for its default.",
+                {"parameter": name},
+            )
+    if unknown:
+        takes = ", ".join(known) if known else "no parameters"
+        if reads:
+            takes += f", and {dimensions.EXTRA_PREFIX}<key> for the store's extra dimensions"
+        raise ApiError(
+            400,
+            f"/api{path} does not take {', '.join(map(repr, unknown))}: it takes {takes}. "
+            "Check the spelling (see /api/openapi.json).",
+            {"unknown": unknown, "known": list(known)},
+        )
+
+
+def _check_extras(request: Request, store: Store) -> None:
+    """``extra.<key>`` filters name keys the store's series carry (else the answer is empty
+    for a reason the caller cannot see)."""
+    asked = [n for n in request.query_params if n.startswith(dimensions.EXTRA_PREFIX)]
+    if not asked:
+        return
+    with store.cursor() as cur:
+        keys = {dimensions.EXTRA_PREFIX + k for k in dimensions.extra_keys(cur)}
+    unknown = [n for n in asked if n not in keys]
+    if unknown:
+        raise ApiError(
+            400,
+            f"{', '.join(map(repr, unknown))}: no series in this store carries that extra "
+            f"dimension; known: {', '.join(sorted(keys)) or 'none'}.",
+            {"unknown": unknown, "known": sorted(keys)},
+        )
+
+
+def _json_body(body: bytes) -> Any:
+    """The decoded JSON body, or a 400 saying why not (too deep, not JSON, not UTF-8)."""
+    try:
+        return validation.parse_json(body)
+    except validation.TooDeep as exc:
+        raise ApiError(400, str(exc), {"max_depth": validation.MAX_DEPTH}) from None
+    except ValueError as exc:
+        raise ApiError(400, f"The body is not valid JSON ({exc}).") from None
+
+
 # ----------------------------------------------------------------------------- app
 
 
@@ -280,11 +361,12 @@ def create_api(state: ApiState | None = None) -> Starlette:
         if not hmac.compare_digest(given[7:].strip().encode(), token.encode()):
             raise ApiError(403, "The bearer token is not valid here.")
 
-    def endpoint(function: Callable[[Request], Any], write: bool = False) -> Callable:
-        """Auth, caching of GET answers, CSV on request, and errors in the one shape."""
+    def endpoint(function: Callable[[Request], Any], path: str) -> Callable:
+        """Auth, known parameters, caching of GET answers, CSV on request, errors in one shape."""
 
         def handle(request: Request) -> Response:
-            authorised(request, write)
+            authorised(request, False)
+            _check_parameters(request, path)
             wants_csv = request.query_params.get("format", "json")
             if wants_csv not in ("json", "csv"):
                 raise ApiError(
@@ -302,6 +384,7 @@ def create_api(state: ApiState | None = None) -> Starlette:
                 if cached is not None:
                     body, media, headers = cached
                     return Response(body, media_type=media, headers=headers)
+            _check_extras(request, store)
             data = function(request, store)
             if wants_csv == "csv":
                 table = data.get("items") if isinstance(data, dict) else data
@@ -361,15 +444,21 @@ def create_api(state: ApiState | None = None) -> Starlette:
         search = request.query_params.get("q", "").casefold()
         if search:
             frame = frame[frame["test"].str.casefold().str.contains(search, regex=False)]
-        wanted = request.query_params.get("state")
+        wanted = [v for raw in request.query_params.getlist("state") for v in raw.split(",") if v]
+        strange = sorted(set(wanted) - set(document.TEST_STATES))
+        if strange:
+            raise ApiError(
+                400,
+                f"state={', '.join(strange)} is not a test state; use "
+                f"{', '.join(document.TEST_STATES)}",
+                {"parameter": "state", "allowed": list(document.TEST_STATES)},
+            )
         if wanted:
-            frame = frame[frame["state"].isin(wanted.split(","))]
+            frame = frame[frame["state"].isin(wanted)]
         frame = frame.drop(columns=["recent_durations"]).assign(
             state_rank=frame["state"].map(health.STATE_ORDER)
         )
-        page = _paginate(
-            request, frame, state.settings, (*health.SORTABLE, "state_rank"), "state_rank"
-        )
+        page = _paginate(request, frame, state.settings, document.TEST_SORT, "state_rank")
         page["flagged_workers"] = list(sick)
         return page
 
@@ -379,12 +468,11 @@ def create_api(state: ApiState | None = None) -> Starlette:
             fleet = queries.workers(cur, now, spec.filter_values("hardware"))
             judged = health.worker_health(cur, spec, now)
         fleet = health.with_health(fleet, judged)
-        sortable = ("worker_id", "state", "hardware", "seconds_since_heartbeat", "failure_rate")
-        return _paginate(request, fleet, state.settings, sortable, "worker_id")
+        return _paginate(request, fleet, state.settings, document.WORKER_SORT, "worker_id")
 
     def regressions_list(request: Request, store: Store) -> dict:
-        spec, now = _spec(request), _now()
-        kind = _choice(request, "kind", ("regression", "improvement", "all"), "all")
+        spec, now = _spec(request, own=("kind",)), _now()
+        kind = _choice(request, "kind", document.CHANGE_KINDS, "all")
         kinds = ("regression", "improvement") if kind == "all" else (kind,)
         with store.cursor() as cur:
             frame = regressions.listing(
@@ -400,12 +488,12 @@ def create_api(state: ApiState | None = None) -> Starlette:
             request,
             frame,
             state.settings,
-            ("size", "changed_at", "change", "q_value", "severity"),
+            document.REGRESSION_SORT,
             "size",
             descending=True,
         )
 
-    def dimensions(request: Request, store: Store) -> Any:
+    def dimensions_list(request: Request, store: Store) -> Any:
         spec, now = _spec(request), _now()
         dimension = request.query_params.get("dimension")
         with store.cursor() as cur:
@@ -431,7 +519,7 @@ def create_api(state: ApiState | None = None) -> Starlette:
             metric = _metric(cur, request)
             info = performance.metric_info(cur, metric)
             if test_id:
-                if not test_id.lstrip("-").isdigit():
+                if not _WHOLE.fullmatch(test_id) or not -(2**63) <= int(test_id) < 2**63:
                     raise ApiError(
                         400,
                         f"test_id={test_id!r} is not a series id (a whole "
@@ -456,13 +544,22 @@ def create_api(state: ApiState | None = None) -> Starlette:
                 frame = performance.metric_over_time(cur, spec, now, metric, by)
         return {"items": frame, "metric": info, "total": len(frame)}
 
-    def openapi(request: Request, store: Store) -> dict:
-        return OPENAPI
+    def openapi(request: Request) -> Response:
+        authorised(request, False)
+        _check_parameters(request, "/openapi.json")
+        return JSONResponse(document.document())
 
     # ------------------------------------------------------------------ writes
 
     async def post_results(request: Request) -> Response:
         authorised(request, write=True)
+        _check_parameters(request, "/results")
+        if len(request.query_params.get("filename", "")) > document.MAX_FILENAME:
+            raise ApiError(
+                400,
+                f"filename is longer than {document.MAX_FILENAME} characters.",
+                {"parameter": "filename"},
+            )
         settings = state.settings
         limit = settings.max_ingest_mb * 1024 * 1024
         declared = request.headers.get("content-length")
@@ -492,13 +589,21 @@ def create_api(state: ApiState | None = None) -> Starlette:
         if len(body) > limit:
             raise ApiError(413, f"The request is {len(body):,} bytes; the limit is {limit:,}.")
         if kind in ("application/json", ""):
+            payload = _json_body(body)
             try:
-                payload = json.loads(body or b"null")
-            except ValueError as exc:
-                raise ApiError(400, f"The body is not valid JSON ({exc}).") from None
+                validation.batch_parts(payload)
+            except validation.Invalid as exc:
+                raise ApiError(422, f"Nothing was written: {exc}", exc.details()) from None
             report = await asyncio.to_thread(_ingest_json, store, payload, options.strict)
+            if report.status == "error":  # every result bad (or one, with strict)
+                raise ApiError(
+                    422,
+                    f"Nothing was written: {report.error}",
+                    [{"where": p["where"], "problem": p["problem"]} for p in report.problems]
+                    or None,
+                )
             return _ingested([report])
-        name = request.query_params.get("filename") or f"upload.{kind.split('/')[-1]}"
+        name = request.query_params.get("filename") or f"upload.{kind.split('/')[-1][:20]}"
         report = await asyncio.to_thread(ingest_bytes, store, name, body, options)
         return _ingested([report])
 
@@ -511,8 +616,11 @@ def create_api(state: ApiState | None = None) -> Starlette:
                 json_batch.ingest(sink, payload, "request", _now())
                 counts = sink.finish()
             fill_report(report, counts)
-        except Exception as exc:  # noqa: BLE001 - every problem becomes the report's error
+        except (IngestError, StoreError) as exc:  # anything else is ours: the 500 handler
             report.status, report.error = "error", str(exc)
+            if isinstance(exc, IngestError):
+                where = exc.where.removeprefix("request").strip()
+                report.problems = [{"where": where, "problem": exc.problem, "fix": exc.fix}]
         report.seconds = time.perf_counter() - started
         return report
 
@@ -548,10 +656,21 @@ def create_api(state: ApiState | None = None) -> Starlette:
 
     async def post_heartbeat(request: Request) -> Response:
         authorised(request, write=True)
+        _check_parameters(request, "/heartbeat")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_HEARTBEAT_BYTES:
+            raise ApiError(
+                413, f"A heartbeat is at most {MAX_HEARTBEAT_BYTES:,} bytes; this one is larger."
+            )
+        body = await request.body()
+        if len(body) > MAX_HEARTBEAT_BYTES:
+            raise ApiError(
+                413, f"A heartbeat is at most {MAX_HEARTBEAT_BYTES:,} bytes; this one is larger."
+            )
         try:
-            beat = json.loads(await request.body() or b"null")
-        except ValueError as exc:
-            raise ApiError(400, f"The body is not valid JSON ({exc}).") from None
+            beat = validation.check(validation.HeartbeatIn, _json_body(body))
+        except validation.Invalid as exc:
+            raise ApiError(422, f"Nothing was written: {exc}", exc.details()) from None
         data = await asyncio.to_thread(_heartbeat, state.store(), beat)
         return JSONResponse(envelope(data))
 
@@ -565,27 +684,52 @@ def create_api(state: ApiState | None = None) -> Starlette:
 
     def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-        message = (
-            f"No endpoint at {request.url.path}: see /api/openapi.json."
-            if exc.status_code == 404
-            else str(exc.detail)
+        kind = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "error"
         )
-        return JSONResponse(error_body(exc.status_code, kind, message), status_code=exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 404:
+            message = f"No endpoint at {request.url.path}: see /api/openapi.json."
+        elif exc.status_code == 405:
+            message = (
+                f"{request.method} is not allowed on {request.url.path}; it takes "
+                f"{headers.get('Allow', 'other methods')}."
+            )
+        else:
+            message = str(exc.detail)
+        return JSONResponse(
+            error_body(exc.status_code, kind, message), status_code=exc.status_code, headers=headers
+        )
 
     def on_crash(request: Request, exc: Exception) -> Response:
+        """Nothing of the exception reaches the caller: the log has it under a request id."""
+        request_id = uuid.uuid4().hex[:16]
+        log.error(
+            "internal error in %s %s (request id %s)",
+            request.method,
+            request.url.path,
+            request_id,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
         return JSONResponse(
-            error_body(500, "internal_error", f"{type(exc).__name__}: {exc}"), status_code=500
+            error_body(
+                500,
+                "internal_error",
+                f"internal error (request id {request_id}); the server log has the detail.",
+                {"request_id": request_id},
+            ),
+            status_code=500,
+            headers={"X-Request-Id": request_id},
         )
 
     routes = [
-        Route("/status", endpoint(status)),
-        Route("/tests", endpoint(tests)),
-        Route("/workers", endpoint(workers)),
-        Route("/regressions", endpoint(regressions_list)),
-        Route("/dimensions", endpoint(dimensions)),
-        Route("/performance", endpoint(performance_history)),
-        Route("/openapi.json", endpoint(openapi)),
+        Route("/status", endpoint(status, "/status")),
+        Route("/tests", endpoint(tests, "/tests")),
+        Route("/workers", endpoint(workers, "/workers")),
+        Route("/regressions", endpoint(regressions_list, "/regressions")),
+        Route("/dimensions", endpoint(dimensions_list, "/dimensions")),
+        Route("/performance", endpoint(performance_history, "/performance")),
+        Route("/openapi.json", openapi),
         Route("/results", post_results, methods=["POST"]),
         Route("/heartbeat", post_heartbeat, methods=["POST"]),
         WebSocketRoute("/ws", websocket_endpoint(state)),
@@ -602,45 +746,12 @@ def create_api(state: ApiState | None = None) -> Starlette:
     return app
 
 
-HEARTBEAT_FIELDS = ("cpu_percent", "memory_percent", "gpu_percent", "power_watts")
-
-
-def _heartbeat(store: Store, beat: Any) -> dict:
+def _heartbeat(store: Store, beat: validation.HeartbeatIn) -> dict:
     """Record a worker's heartbeat (registering the worker on its first one)."""
-    if not isinstance(beat, dict):
-        raise ApiError(400, "A heartbeat is a JSON object with at least worker_id.")
-    worker = beat.get("worker_id")
-    if not isinstance(worker, str) or not worker.strip():
-        raise ApiError(422, "worker_id is missing", {"field": "worker_id"})
-    values = []
-    for field in HEARTBEAT_FIELDS:
-        value = beat.get(field)
-        if value is not None and (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not np.isfinite(value)
-            or value < 0
-        ):
-            raise ApiError(422, f"{field}={value!r} is not a finite number >= 0", {"field": field})
-        values.append(value)
-    interval = beat.get("heartbeat_interval_s", 30)
-    if (
-        isinstance(interval, bool)
-        or not isinstance(interval, int | float)
-        or not 0 < interval <= 86400
-    ):
-        raise ApiError(
-            422,
-            f"heartbeat_interval_s={interval!r} must be between 0 and 86400",
-            {"field": "heartbeat_interval_s"},
-        )
-    task = beat.get("current_task")
-    if task is not None and not isinstance(task, str):
-        raise ApiError(422, "current_task must be text or null", {"field": "current_task"})
     now = _now()
     with store.transaction() as cur:
         known = cur.execute(
-            "SELECT count(*) FROM workers WHERE worker_id = ?", [worker]
+            "SELECT count(*) FROM workers WHERE worker_id = ?", [beat.worker_id]
         ).fetchall()[0][0]
         if known:
             cur.execute(
@@ -649,31 +760,40 @@ def _heartbeat(store: Store, beat: Any) -> dict:
                           os = coalesce(?, os), heartbeat_interval_s = ?
                    WHERE worker_id = ?""",
                 [
-                    beat.get("hostname"),
-                    beat.get("hardware"),
-                    beat.get("device"),
-                    beat.get("os"),
-                    float(interval),
-                    worker,
+                    beat.hostname,
+                    beat.hardware,
+                    beat.device,
+                    beat.os,
+                    beat.heartbeat_interval_s,
+                    beat.worker_id,
                 ],
             )
         else:
             cur.execute(
                 "INSERT INTO workers VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    worker,
-                    beat.get("hostname") or worker,
-                    beat.get("hardware"),
-                    beat.get("device"),
-                    beat.get("os"),
-                    float(interval),
+                    beat.worker_id,
+                    beat.hostname or beat.worker_id,
+                    beat.hardware,
+                    beat.device,
+                    beat.os,
+                    beat.heartbeat_interval_s,
                     now,
                 ],
             )
         cur.execute(
-            "INSERT INTO heartbeats VALUES (?, ?, ?, ?, ?, ?, ?)", [worker, now, *values, task]
+            "INSERT INTO heartbeats VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                beat.worker_id,
+                now,
+                beat.cpu_percent,
+                beat.memory_percent,
+                beat.gpu_percent,
+                beat.power_watts,
+                beat.current_task,
+            ],
         )
-    return {"worker_id": worker, "received_at": now.isoformat(), "registered": not known}
+    return {"worker_id": beat.worker_id, "received_at": now.isoformat(), "registered": not known}
 
 
 def websocket_endpoint(state: ApiState) -> Callable:
@@ -702,9 +822,10 @@ def websocket_endpoint(state: ApiState) -> Callable:
                 if receiving in done:
                     text = receiving.result()
                     try:
-                        kind = json.loads(text).get("type") if text.startswith("{") else text
+                        message = validation.parse_json(text) if text.startswith("{") else None
                     except ValueError:
-                        kind = text
+                        message = None
+                    kind = message.get("type") if isinstance(message, dict) else text
                     if str(kind).strip().lower() == "ping":
                         await socket.send_json({"type": "pong", "timestamp": events.now_iso()})
                 else:
@@ -717,147 +838,3 @@ def websocket_endpoint(state: ApiState) -> Callable:
                 await socket.close()
 
     return endpoint
-
-
-def _parameter(name: str, description: str, kind: str = "string", repeat: bool = False) -> dict:
-    schema: dict = {"type": kind}
-    if repeat:
-        schema = {"type": "array", "items": {"type": kind}}
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-        **({"explode": True} if repeat else {}),
-    }
-
-
-_FILTERS = [
-    _parameter("range", "1h, 6h, 24h, 7d, 30d, 90d, all or custom (then from and to)"),
-    _parameter("from", "first day of a custom range, YYYY-MM-DD (UTC)"),
-    _parameter("to", "last day of a custom range, YYYY-MM-DD (UTC)"),
-    _parameter("days", "the last N days (the seed's parameter)", "integer"),
-    *[
-        _parameter(d, f"only these {d} values (repeat or comma-separate)", repeat=True)
-        for d in ("hardware", "model", "batch_size", "precision")
-    ],
-]
-_PAGING = [
-    _parameter("page", "page number, from 1", "integer"),
-    _parameter(
-        "page_size", f"rows per page, 1 to {MAX_PAGE_SIZE} (default max_items_per_page)", "integer"
-    ),
-    _parameter("sort_by", "column to sort by"),
-    _parameter("sort_order", "asc or desc"),
-    _parameter("format", "json (default) or csv"),
-]
-
-
-def _get(summary: str, parameters: list[dict]) -> dict:
-    return {
-        "get": {
-            "summary": summary,
-            "parameters": parameters,
-            "responses": {
-                "200": {"description": "the envelope with data"},
-                "400": {"description": "a bad parameter"},
-            },
-        }
-    }
-
-
-OPENAPI = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "Distributed Testing Dashboard API",
-        "version": API_VERSION,
-        "description": "Every answer: {status, timestamp, data, api_version}. Errors: "
-        "{status: error, timestamp, error: {code, type, message, details}, api_version}.",
-    },
-    "paths": {
-        "/api/status": _get("Totals, the window's counts by status, workers by state", _FILTERS),
-        "/api/tests": _get(
-            "Tests with health, flaky and broken flags (paged)",
-            [
-                *_FILTERS,
-                *_PAGING,
-                _parameter("q", "search in test names"),
-                _parameter("state", "broken, flaky, failing, recovered, passing"),
-            ],
-        ),
-        "/api/workers": _get(
-            "Workers with liveness and failure rate against peers (paged)", [*_FILTERS, *_PAGING]
-        ),
-        "/api/regressions": _get(
-            "Detected regressions and improvements (paged)",
-            [
-                *_FILTERS,
-                *_PAGING,
-                _parameter("significant_only", "true: BH q < 0.05 only"),
-                _parameter("kind", "regression, improvement or all"),
-                _parameter("include_unstable", "true: unstable series too"),
-            ],
-        ),
-        "/api/dimensions": _get(
-            "Dimensions and their values, or a metric per dimension value",
-            [
-                *_FILTERS,
-                _parameter("dimension", "e.g. hardware"),
-                _parameter("metric", "metric name"),
-                _parameter("format", "json or csv"),
-            ],
-        ),
-        "/api/performance": _get(
-            "A metric over time, per series (test_id) or per group",
-            [
-                *_FILTERS,
-                _parameter("test_id", "series id from /api/tests"),
-                _parameter("metric", "metric name"),
-                _parameter("by", "a dimension to group by"),
-                _parameter("format", "json or csv"),
-            ],
-        ),
-        "/api/results": {
-            "post": {
-                "summary": "Add results: a JSON batch, or a report file (multipart 'file', or the "
-                "raw body with its content type); needs Authorization: Bearer <token>. Bad "
-                "records are left out and listed (rejected, problems) while the others go in; "
-                "strict=true makes each file all or nothing",
-                "parameters": [
-                    _parameter("strict", "true: a bad record fails its whole file"),
-                    _parameter("filename", "name of a raw-body upload, for messages"),
-                ],
-                "requestBody": {
-                    "content": {
-                        "application/json": {"schema": {"type": "object"}},
-                        "multipart/form-data": {"schema": {"type": "object"}},
-                        "application/xml": {"schema": {"type": "string"}},
-                        "text/csv": {"schema": {"type": "string"}},
-                    }
-                },
-                "responses": {
-                    "201": {"description": "ingested, some new (see rejected and warnings)"},
-                    "200": {"description": "ingested, nothing new (idempotent)"},
-                    "401": {"description": "no token"},
-                    "403": {"description": "bad token"},
-                    "413": {"description": "too large"},
-                    "422": {
-                        "description": "a file not in its format, every record bad, or a bad "
-                        "record with strict=true: nothing of that file written"
-                    },
-                },
-            }
-        },
-        "/api/heartbeat": {
-            "post": {
-                "summary": "A worker's heartbeat: worker_id, resource use, current task",
-                "responses": {
-                    "200": {"description": "recorded"},
-                    "422": {"description": "invalid"},
-                },
-            }
-        },
-        "/api/openapi.json": _get("This document", []),
-    },
-}

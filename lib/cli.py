@@ -259,6 +259,14 @@ def _cmd_analyse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_maintain(args: argparse.Namespace) -> int:
+    from lib.maintain import maintain
+
+    report = maintain(_db_path(args.db), force=args.force)
+    print(report.describe())
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from lib.server import DashboardServer, ensure_write_token
 
@@ -438,6 +446,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--db", help=db_help)
     p.set_defaults(handler=_cmd_analyse)
+
+    p = sub.add_parser(
+        "maintain",
+        help="give back the space aborted writes left in the database file",
+        description="Settle the rollups, checkpoint, and when 5 %% or more of the file is "
+        "unused (a killed ingest leaves its blocks behind), copy the database into a fresh "
+        "file, check it table by table and rename it into place. Stop the dashboard first.",
+    )
+    p.add_argument("--db", help=db_help)
+    p.add_argument("--force", action="store_true", help="copy even when little would be gained")
+    p.set_defaults(handler=_cmd_maintain)
 
     p = sub.add_parser(
         "serve",

@@ -38,6 +38,7 @@ DEMO_RESULTS = 200_000
 DEMO_DAYS = 30
 DEMO_SEED = 42
 """``dtd demo``'s defaults (``lib.demo`` uses them; named here for the same reason)."""
+UPLOAD_POLICIES = ("auto", "on", "token", "off")
 
 
 OVERRIDES: dict[str, Any] = {}
@@ -69,6 +70,16 @@ class Settings:
     """Bearer token the REST API requires for writes ("" = writes refused)."""
     api_read_token: str = ""
     """Bearer token for reads too ("" = reads are open)."""
+    uploads: str = "auto"
+    """The Data page's upload area: "on", "token" (after signing in with api_token), "off", or
+    "auto" = "token" when an api_token is configured, else "on" (the local demo)."""
+
+    @property
+    def upload_policy(self) -> str:
+        """ "on", "token" or "off": what ``uploads`` means with this configuration."""
+        if self.uploads == "auto":
+            return "token" if self.api_token else "on"
+        return self.uploads
 
     @property
     def refresh_choice(self) -> str:
@@ -102,6 +113,10 @@ def _coerce(key: str, raw: Any, source: str) -> Any:
     value = str(raw).strip()
     if key == "theme" and value not in ("light", "dark"):
         raise ConfigError(f"{source}: theme must be 'light' or 'dark', got {value!r}.")
+    if key == "uploads" and value not in UPLOAD_POLICIES:
+        raise ConfigError(
+            f"{source}: uploads must be one of {', '.join(UPLOAD_POLICIES)}, got {value!r}."
+        )
     if key == "default_report_type" and value not in REPORT_TYPES:
         raise ConfigError(
             f"{source}: default_report_type must be one of {', '.join(REPORT_TYPES)}, got {value!r}."

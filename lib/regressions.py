@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sp
 
+from lib import validation
 from lib.dimensions import series_label
 from lib.ids import stable_id
 from lib.regression import detect_change_points
-from lib.schema import REVIEW_STATUSES
 from lib.spec import QuerySpec
 from lib.stats import benjamini_hochberg, ratio_of_medians
 from lib.store import Store
@@ -265,9 +265,18 @@ def review(
     reviewer: str = "",
     now: datetime | None = None,
 ) -> None:
-    """Record a person's verdict on a change point (the latest one counts)."""
-    if status not in REVIEW_STATUSES:
-        raise ValueError(f"status must be one of {', '.join(REVIEW_STATUSES)}, not {status!r}")
+    """Record a person's verdict on a change point (the latest one counts); ValueError (a
+    ``validation.Invalid``) naming each bad field, nothing written."""
+    verdict = validation.check(
+        validation.VerdictIn,
+        {"change_id": change_id, "status": status, "note": note, "reviewer": reviewer},
+    )
+    change_id, status, note, reviewer = (
+        verdict.change_id,
+        verdict.status,
+        verdict.note,
+        verdict.reviewer,
+    )
     now = now or datetime.now(UTC).replace(tzinfo=None)
     with store.transaction() as cur:
         exists = cur.execute(

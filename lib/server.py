@@ -30,6 +30,7 @@ CONFIGURABLE = (
     "api_read_token",
     "max_ingest_mb",
     "inbox",
+    "uploads",
 )
 
 

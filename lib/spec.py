@@ -54,6 +54,9 @@ class QuerySpec:
             problems.append(f"range={self.range!r} is not one of {', '.join(RANGE_CHOICES)}")
         if self.range == CUSTOM and (self.start is None or self.end is None):
             problems.append("range=custom needs both from=YYYY-MM-DD and to=YYYY-MM-DD")
+        for name, day in (("from", self.start), ("to", self.end)):
+            if day is not None and not 1970 <= day.year <= 2199:
+                problems.append(f"{name}={day} is outside the years 1970 to 2199")
         if self.start and self.end and self.start > self.end:
             problems.append(f"from={self.start} is after to={self.end}")
         for dimension, values in self.filters:
@@ -63,6 +66,16 @@ class QuerySpec:
                 bad = [v for v in values if not _INTEGER.fullmatch(str(v))]
                 if bad:
                     problems.append(f"{dimension} takes whole numbers, got {', '.join(bad)}")
+                huge = [
+                    v
+                    for v in values
+                    if v not in bad and (len(str(v)) > 11 or not -(2**31) < int(v) < 2**31)
+                ]
+                if huge:
+                    problems.append(
+                        f"{dimension} takes values between -2,147,483,647 and 2,147,483,647, "
+                        f"got {', '.join(huge)}"
+                    )
         if problems:
             raise SpecError("; ".join(problems) + ".")
 
@@ -180,4 +193,4 @@ class QuerySpec:
 
 def _natural(value: str) -> tuple[int, int | str]:
     """Numbers in numeric order, before words in alphabetical order."""
-    return (0, int(value)) if _INTEGER.fullmatch(value) else (1, value)
+    return (0, int(value)) if _INTEGER.fullmatch(value) and len(value) < 19 else (1, value)

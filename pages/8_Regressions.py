@@ -9,6 +9,7 @@ from lib import charts, regressions
 from lib.analysis import heatmap_grid
 from lib.schema import REVIEW_STATUSES, SEVERITIES
 from lib.ui import context, panels, safe, share, sidebar
+from lib.validation import MAX_MESSAGE
 
 context.page("Regressions")
 settings = context.settings_or_stop()
@@ -161,7 +162,10 @@ with st.form("review"):
         key="review_status",
     )
     note = st.text_input(
-        "Note", placeholder="why (a ticket, an expected change, ...)", key="review_note"
+        "Note",
+        placeholder="why (a ticket, an expected change, ...)",
+        key="review_note",
+        max_chars=MAX_MESSAGE,
     )
     if st.form_submit_button("Save", disabled=store.read_only):
         regressions.review(store, int(wanted), status, note)

@@ -43,7 +43,7 @@ st.caption(
     "other records go in (or tick *All or nothing*); a file that is not its format changes "
     "nothing; the same file twice adds nothing. From a script: `dtd ingest PATH...`."
 )
-uploads.render(store, context.ingest_options(settings))
+uploads.render(store, context.ingest_options(settings), settings)
 
 st.subheader("Metrics")
 st.caption("Direction is stored, never guessed: it decides what counts as a regression.")

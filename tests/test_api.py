@@ -131,8 +131,11 @@ def test_errors_have_one_shape(analysed_db, path, code, kind) -> None:
         assert error["details"] is None or "parameter" in error["details"] or kind == "bad_request"
 
 
-def test_openapi_lists_every_endpoint(analysed_db) -> None:
-    document = _ok(_client(analysed_db).get("/api/openapi.json"))
+def test_openapi_is_the_bare_document_of_every_endpoint(analysed_db) -> None:
+    response = _client(analysed_db).get("/api/openapi.json")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    document = response.json()
+    assert document["openapi"] == "3.1.0" and "status" not in document  # no envelope
     assert {
         "/api/status",
         "/api/tests",

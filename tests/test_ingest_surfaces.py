@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.ingest.inbox import Inbox, watch
@@ -222,3 +223,144 @@ def test_data_page_lists_left_out_records_and_all_or_nothing(monkeypatch, tmp_pa
     assert "**left out**" in warning and "removes" in warning and "**kept**" in warning
     assert table_counts(open_store(db))["results"] == 4
     release(db)
+
+
+SECRET_CSV = (
+    "ts,name,status\n2026-01-01T00:00:00Z,secret_marker_7f3a,passed\n"
+    "2026-01-01T00:01:00Z,root:x:0:0:secret_marker_7f3a,passed\n"
+)
+
+
+def _everything_written(folder: Path, store, secret: Path) -> bytes:
+    """Every byte under the inbox and in the store's file (after a checkpoint), except the
+    refused entries themselves (a link, or the secret's own inode moved by a rename)."""
+    with store.cursor() as cur:
+        cur.execute("CHECKPOINT")
+    written = b"".join(
+        p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink() and not os.path.samefile(p, secret)
+    )
+    return written + store.path.read_bytes()
+
+
+def test_inbox_refuses_links_pipes_and_hard_links_unread(empty_store, tmp_path: Path) -> None:
+    """Issue 18, finding 1: a symlink to a file the dropper cannot read (here a valid CSV of
+    ours, which would ingest) is refused, and nothing of its target is written anywhere."""
+    secret = tmp_path / "secret" / "passwd.csv"
+    secret.parent.mkdir()
+    secret.write_text(SECRET_CSV)
+    folder = tmp_path / "inbox"
+    inbox = Inbox(empty_store, folder)
+    (folder / "passwd.csv").symlink_to(secret)
+    (folder / "dangling.xml").symlink_to(tmp_path / "nowhere.xml")
+    os.mkfifo(folder / "pipe.csv")
+    os.link(secret, folder / "hardlink.csv")
+    (folder / "good.csv").write_text(SECRET_CSV.replace("secret_marker_7f3a", "fine"))
+    reports = {Path(r.path).name: r for r in inbox.scan(settle=False)}
+    assert set(reports) == {"passwd.csv", "dangling.xml", "pipe.csv", "hardlink.csv", "good.csv"}
+    assert reports["good.csv"].status == "ok" and reports["good.csv"].results == 2
+    for name, kind in (
+        ("passwd.csv", "a symbolic link"),
+        ("dangling.xml", "a symbolic link"),
+        ("pipe.csv", "a named pipe (FIFO)"),
+        ("hardlink.csv", "a file with 2 hard links"),
+    ):
+        report = reports[name]
+        assert report.status == "error" and f"it is {kind}, not a regular file" in report.error
+        error_text = (folder / "failed" / f"{name}.error.txt").read_text()
+        assert "refused unread" in error_text and "regular files only" in error_text
+    failed = folder / "failed"
+    assert (failed / "passwd.csv").is_symlink()  # moved as it is: still a link, not a copy
+    assert os.readlink(failed / "passwd.csv") == str(secret)
+    assert (failed / "pipe.csv").is_fifo()
+    assert os.path.samefile(failed / "hardlink.csv", secret)  # renamed, never copied
+    assert secret.read_text() == SECRET_CSV  # the target itself untouched
+    assert sorted(p.name for p in folder.iterdir()) == ["failed", "processed"]
+    with empty_store.cursor() as cur:
+        names = [r[0] for r in cur.execute("SELECT name FROM series").fetchall()]
+    assert sorted(names) == ["fine", "root:x:0:0:fine"]
+    assert b"secret_marker_7f3a" not in _everything_written(folder, empty_store, secret)
+    assert inbox.scan(settle=False) == []  # refused once, not again on every scan
+
+
+def test_inbox_reads_through_the_opened_descriptor(empty_store, tmp_path: Path) -> None:
+    """A regular file swapped for a link after it was opened: the opened file is what goes in."""
+    import lib.ingest.inbox as inbox_module
+
+    secret = tmp_path / "secret.csv"
+    secret.write_text(SECRET_CSV)
+    folder = tmp_path / "inbox"
+    inbox = Inbox(empty_store, folder)
+    dropped = folder / "report.csv"
+    dropped.write_text(SECRET_CSV.replace("secret_marker_7f3a", "dropped"))
+    opened = inbox_module._source
+
+    def swap_after_open(path: Path, handle: int):
+        path.unlink()
+        path.symlink_to(secret)  # the name now points elsewhere; the descriptor does not
+        return opened(path, handle)
+
+    inbox_module._source = swap_after_open
+    try:
+        [report] = inbox.scan(settle=False)
+    finally:
+        inbox_module._source = opened
+    assert report.status == "ok" and report.results == 2
+    with empty_store.cursor() as cur:
+        names = sorted(r[0] for r in cur.execute("SELECT name FROM series").fetchall())
+    assert names == ["dropped", "root:x:0:0:dropped"]
+
+
+def _data_page(monkeypatch, db: Path, **env: str) -> AppTest:
+    open_store(db)
+    monkeypatch.setenv("DTD_DB", str(db))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/9_Data.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_upload_area_is_behind_the_write_token_once_one_is_configured(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """Issue 18, finding 5: the upload area wrote with no token while the API needed one."""
+    db = tmp_path / "upload.duckdb"
+    at = _data_page(monkeypatch, db, DTD_API_TOKEN="s3cret-write-token")
+    assert at.get("file_uploader") == []  # nothing to drive before signing in
+    assert any("needs the server's write token" in i.value for i in at.info)
+    at.text_input(key="upload_token").set_value("guess")  # submitted with the form
+    at.button[0].click().run()  # the form's submit button
+    assert any("not the write token" in e.value for e in at.error)
+    assert at.get("file_uploader") == []
+    at.text_input(key="upload_token").set_value("s3cret-write-token")
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.file_uploader(key="uploads").set_value([("good.xml", GOOD, "text/xml")]).run()
+    at.button(key="ingest").click().run()
+    assert any("7 new" in s.value for s in at.success)
+    store = open_store(db)
+    assert table_counts(store)["results"] == 7
+    release(db)
+
+
+def test_upload_area_can_be_turned_off(monkeypatch, tmp_path: Path) -> None:
+    db = tmp_path / "upload.duckdb"
+    at = _data_page(monkeypatch, db, DTD_UPLOADS="off")
+    assert at.get("file_uploader") == [] and at.get("text_input") == []
+    assert any("Uploads are turned off" in i.value for i in at.info)
+    assert table_counts(open_store(db))["results"] == 0
+    release(db)
+
+
+def test_upload_policy_setting_is_checked(monkeypatch, tmp_path: Path) -> None:
+    from lib.config import ConfigError, load_settings
+
+    assert load_settings(env={}).upload_policy == "on"  # the local demo
+    assert load_settings(env={"DTD_API_TOKEN": "t"}).upload_policy == "token"
+    assert load_settings(env={"DTD_API_TOKEN": "t", "DTD_UPLOADS": "on"}).upload_policy == "on"
+    with pytest.raises(ConfigError, match="uploads must be one of auto, on, token, off"):
+        load_settings(env={"DTD_UPLOADS": "maybe"})

@@ -145,8 +145,10 @@ def test_reviews_keep_history_and_the_latest_counts(store) -> None:
         "fixed",
         "acknowledged",
     ]
-    with pytest.raises(ValueError, match="status must be one of"):
+    with pytest.raises(ValueError, match="status: 'ignored': input should be 'open'"):
         regressions.review(store, change_id, "ignored")
+    with pytest.raises(ValueError, match="note: 42 is not text"):
+        regressions.review(store, change_id, "fixed", 42)  # the validation layer of every write
     with pytest.raises(ValueError, match="no change point"):
         regressions.review(store, 12345, "fixed")
 

@@ -8,12 +8,23 @@ taken only once its size and modification time have held still for one scan, so 
 being copied in is left alone; names starting with "." or ending in .tmp / .part are never taken
 (write under such a name, then rename, to be safe). Only the process that owns the database may
 watch: the dashboard (``DTD_INBOX`` / ``[dtd] inbox``) or ``dtd inbox``.
+
+Only regular files are read. Whoever can drop files here could otherwise make this process read
+what they cannot (``ln -s /etc/passwd inbox/passwd.csv``): symbolic links, named pipes, devices,
+sockets and files with more than one hard link are refused unread and moved to ``failed/`` as
+they are (a link stays a link), with an error text that names the kind of entry and nothing of
+what it points to. A regular file is opened with ``O_NOFOLLOW``, checked again on the open
+descriptor, and read through that descriptor, so swapping it for a link after the check reads
+nothing else either.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import shutil
+import stat
 import threading
 import time
 from datetime import UTC, datetime
@@ -40,25 +51,30 @@ class Inbox:
         for sub in (PROCESSED, FAILED):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
 
-    def _candidates(self) -> list[Path]:
-        return sorted(
-            p
-            for p in self.folder.iterdir()
-            if p.is_file()
-            and not p.name.startswith(".")
-            and not p.name.lower().endswith(_IGNORED_SUFFIXES)
-        )
+    def _candidates(self) -> list[tuple[Path, os.stat_result]]:
+        """Entries to take or refuse, with their own status (links are not followed)."""
+        found = []
+        for path in sorted(self.folder.iterdir()):
+            if path.name.startswith(".") or path.name.lower().endswith(_IGNORED_SUFFIXES):
+                continue
+            try:
+                info = path.lstat()
+            except FileNotFoundError:  # moved away meanwhile
+                continue
+            if not stat.S_ISDIR(info.st_mode):  # folders (processed/, failed/) are not entries
+                found.append((path, info))
+        return found
 
     def scan(self, settle: bool = True) -> list[FileReport]:
         """Ingest every file that is complete; ``settle=False`` takes files at once (tests, CLI)."""
         reports = []
         current = {}
-        for path in self._candidates():
-            try:
-                stat = path.stat()
-            except FileNotFoundError:  # moved away meanwhile
+        for path, info in self._candidates():
+            refusal = _refusal(info)
+            if refusal:
+                reports.append(self._refuse(path, refusal))
                 continue
-            current[path] = (stat.st_size, stat.st_mtime)
+            current[path] = (info.st_size, info.st_mtime)
             if settle and self._seen.get(path) != current[path]:
                 continue  # new or still changing: look again next scan
             reports.append(self._take(path))
@@ -66,7 +82,20 @@ class Inbox:
         return reports
 
     def _take(self, path: Path) -> FileReport:
-        report = ingest_source(self.store, Source.from_path(path), self.options)
+        try:
+            handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return FileReport(str(path), None, status="error", error=f"{path.name}: vanished")
+            kind = "a symbolic link" if exc.errno == errno.ELOOP else f"unreadable ({exc.strerror})"
+            return self._refuse(path, kind)
+        try:
+            refusal = _refusal(os.fstat(handle))  # what was opened, not what was looked at
+            if refusal:
+                return self._refuse(path, refusal)
+            report = ingest_source(self.store, _source(path, handle), self.options)
+        finally:
+            os.close(handle)
         target_dir = self.folder / (FAILED if report.status == "error" else PROCESSED)
         target = _free_name(target_dir / path.name)
         shutil.move(str(path), target)
@@ -92,6 +121,58 @@ class Inbox:
             )
         log.info("inbox: %s -> %s", path.name, target)
         return report
+
+    def _refuse(self, path: Path, kind: str) -> FileReport:
+        """Move a non-regular entry to failed/ as it is (never read, never followed)."""
+        reason = (
+            f"{path.name}: refused unread: it is {kind}, not a regular file. The inbox reads "
+            "regular files only (no symbolic links, named pipes, devices or files with several "
+            "hard links); copy the file itself into the inbox."
+        )
+        target = _free_name(self.folder / FAILED / path.name)
+        try:
+            os.rename(path, target)  # renames the entry itself: a link is not followed
+        except OSError as exc:
+            log.warning("inbox: cannot move %s out of the way (%s)", path, exc)
+            target = path
+        else:
+            stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            target.with_name(target.name + ".error.txt").write_text(
+                f"{stamp}\n{reason}\n", encoding="utf-8"
+            )
+        log.warning("inbox: %s", reason)
+        return FileReport(str(target), None, status="error", error=reason)
+
+
+def _refusal(info: os.stat_result) -> str | None:
+    """Why an entry is not read (None for a regular file with one link)."""
+    mode = info.st_mode
+    if stat.S_ISREG(mode):
+        if info.st_nlink > 1:
+            return f"a file with {info.st_nlink} hard links"
+        return None
+    for test, kind in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+_FD_PATHS = Path("/proc/self/fd")
+
+
+def _source(path: Path, handle: int) -> Source:
+    """The opened file as a source: read through its descriptor where the system offers that
+    as a path (Linux), so the name can no longer be swapped for something else."""
+    if _FD_PATHS.is_dir():
+        return Source(str(path), path=_FD_PATHS / str(handle))
+    return Source.from_path(path)
 
 
 def _free_name(target: Path) -> Path:

@@ -42,6 +42,7 @@ from lib.ingest.model import (
     WorkerInfo,
 )
 from lib.schema import DIRECTIONS, KINDS, STATUSES
+from lib.validation import TS_END, TS_FIRST
 from lib.writer import Batch, append_in
 
 log = logging.getLogger(__name__)
@@ -314,6 +315,8 @@ class Sink:
                 )
         if record.ts is None:
             self._fail(record, "timestamp", "is missing")
+        if not TS_FIRST <= record.ts < TS_END:
+            self._fail(record, "timestamp", f"{record.ts} is outside the years 1970 to 2199")
         if record.status not in STATUSES:
             self._fail(record, "status", f"{record.status!r} is not one of {', '.join(STATUSES)}")
         if record.kind not in KINDS:
